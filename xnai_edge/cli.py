@@ -1,0 +1,64 @@
+"""The ``xnai-edge`` command line: argument parsing and error reporting, no logic.
+
+Each command group lives in its own ``*_cli.py`` module exposing ``register(subparsers)``; the
+parser stores a handler ``func(args) -> int`` on the namespace.  Every expected failure is an
+``XnaiError`` and becomes one line on stderr (``error[code]: message``) and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from xnai_edge import __version__
+from xnai_edge.errors import XnaiError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xnai-edge",
+        description="Offline voice assistant appliance: answers from your own documents, "
+        "nothing leaves the box.",
+        epilog="Start with: xnai-edge models install --set tiny; xnai-edge ingest ~/docs; "
+        "xnai-edge ask 'what is your wake word?'",
+    )
+    parser.add_argument("--version", action="version", version=f"xnai-edge {__version__}")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="knowledge base and logs (env XNAI_EDGE_DATA_DIR; default "
+                        "$XDG_DATA_HOME/xnai-edge/data)")
+    parser.add_argument("--models-dir", metavar="DIR",
+                        help="installed models (env XNAI_EDGE_MODELS_DIR; default "
+                        "$XDG_DATA_HOME/xnai-edge/models)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file with the settings to change (env XNAI_EDGE_CONFIG); "
+                        "see config/default.toml")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    from xnai_edge import kb_cli, models_cli
+
+    models_cli.register(sub)
+    kb_cli.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except XnaiError as exc:
+        print(f"error[{exc.code}]: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

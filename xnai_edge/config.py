@@ -1,0 +1,159 @@
+"""Settings as frozen dataclasses, loaded strictly from TOML.
+
+The dataclass defaults are the defaults; ``config/default.toml`` documents every key with the
+same values (a test keeps the two equal).  A config file names only what it changes.  Anything
+the loader does not recognise -- an unknown section or key, a value of the wrong type or out of
+range -- is one ``ConfigError`` that names the file, the key and what was expected, because a
+typo in a config file must never be silently ignored on an appliance nobody is watching.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xnai_edge.errors import ConfigError
+
+
+def _opt(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
+         choices: tuple[str, ...] | None = None) -> Any:
+    """A field with its documentation and bounds kept next to its default."""
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    set: str = _opt("tiny", "Model set to use: 'tiny' (from PyPI packages) or 'standard'.",
+                    choices=("tiny", "standard"))
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    threads: int = _opt(2, "onnxruntime intra-op threads for the embedder.", min=1, max=64)
+    batch_size: int = _opt(32, "Chunks embedded per batch during ingest.", min=1, max=1024)
+    max_tokens: int = _opt(256, "Longest input the embedder sees, in word pieces.", min=16,
+                           max=512)
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    threads: int = _opt(2, "llama.cpp threads for generation.", min=1, max=64)
+    context_tokens: int = _opt(2048, "Context window of the LLM, in tokens.", min=256,
+                               max=32768)
+    max_answer_tokens: int = _opt(64, "Longest spoken answer, in tokens.", min=8, max=1024)
+    temperature: float = _opt(0.0, "Sampling temperature; 0 = greedy (repeatable).", min=0.0,
+                              max=2.0)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    chunk_chars: int = _opt(1000, "Target chunk size in characters.", min=200, max=20000)
+    overlap_chars: int = _opt(150, "Characters repeated between neighbouring chunks.", min=0,
+                              max=5000)
+    max_file_mb: int = _opt(512, "Files larger than this are refused.", min=1, max=100000)
+    bundled_manual: bool = _opt(True, "Ingest the appliance's own user manual on first use.")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    k: int = _opt(5, "Passages returned by a search.", min=1, max=100)
+    candidates: int = _opt(40, "Candidates taken from each of BM25 and FAISS before fusion.",
+                           min=1, max=1000)
+    dense_weight: float = _opt(0.45, "Weight of the dense score in the fusion (BM25 gets the "
+                               "rest).", min=0.0, max=1.0)
+    hnsw_min_chunks: int = _opt(50000, "From this many chunks on, FAISS uses HNSW instead of "
+                                "an exact index.", min=1, max=100_000_000)
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    passages: int = _opt(3, "Passages shown to the LLM (tier 0).", min=1, max=20)
+    min_support: float = _opt(0.5, "Share of the question's key words that the best sentence "
+                              "must contain, else the answer is 'I don't know'.", min=0.0,
+                              max=1.0)
+    max_question_chars: int = _opt(1000, "Longer questions are refused.", min=10, max=100000)
+
+
+@dataclass(frozen=True)
+class Config:
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
+
+
+def sections() -> dict[str, type[Any]]:
+    """Section name -> dataclass, in file order."""
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Defaults, overlaid with the keys of ``path`` (if given)."""
+    if path is None:
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "<config>") -> Config:
+    known = sections()
+    built: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(f"{source}: unknown section [{name}]; known sections: "
+                              f"{', '.join(known)}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table of keys")
+        built[name] = _section(known[name], name, value, source)
+    return Config(**built)
+
+
+def _section(cls: type[Any], name: str, raw: dict[str, Any], source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key [{name}] {key}; known keys: "
+                              f"{', '.join(fields)}")
+        values[key] = _check(value, hints[key], fields[key].metadata, f"[{name}] {key}", source)
+    return cls(**values)
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        tp, str(tp))
+
+
+def _check(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, source: str) -> Any:
+    if isinstance(tp, types.UnionType):
+        raise ConfigError(f"{source}: {key}: unsupported field type {tp}")
+    ok = (isinstance(value, bool) if tp is bool
+          else isinstance(value, int | float) and not isinstance(value, bool) if tp is float
+          else isinstance(value, tp) and not isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{source}: {key} = {value!r} must be {_type_name(tp)}")
+    if tp is float:
+        value = float(value)
+    lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise ConfigError(f"{source}: {key} = {value!r} must be between {lo} and {hi}")
+    if choices and value not in choices:
+        raise ConfigError(f"{source}: {key} = {value!r} must be one of {', '.join(choices)}")
+    return value
