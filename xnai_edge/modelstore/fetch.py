@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import io
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,14 @@ from tqdm import tqdm
 
 from xnai_edge import __version__
 from xnai_edge.errors import ModelError
-from xnai_edge.modelstore.files import CHUNK, disk_error, finish_part, mismatch, sha256_file
+from xnai_edge.modelstore.files import (
+    CHUNK,
+    disk_error,
+    finish_part,
+    mismatch,
+    sha256_file,
+    write_chunk,
+)
 from xnai_edge.modelstore.manifest import FileSpec, check_url
 
 TIMEOUT_S = 30.0
@@ -142,11 +150,11 @@ def _stream(response: http.client.HTTPResponse, spec: FileSpec, part: Path, have
             digest: Any, *, progress: bool) -> int:
     """Append the body to ``part`` (or rewrite it when ``have`` is 0); return bytes on disk."""
     try:
-        fh = part.open("ab" if have else "wb")
+        fh = io.FileIO(part, "ab" if have else "wb")
     except OSError as exc:
         raise disk_error(exc, part) from exc
     with fh, tqdm(total=spec.size, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                  desc=spec.name, disable=not progress, leave=False) as bar:
+                  desc=spec.name, disable=not progress) as bar:
         while True:
             try:
                 chunk = response.read(CHUNK)
@@ -163,10 +171,10 @@ def _stream(response: http.client.HTTPResponse, spec: FileSpec, part: Path, have
                                  f"manifest expects for {spec.name}; nothing was installed")
             digest.update(chunk)
             try:
-                fh.write(chunk)
-            except OSError as exc:
-                fh.close()
-                if exc.errno == errno.ENOSPC:
-                    part.unlink(missing_ok=True)
-                raise disk_error(exc, part) from exc
+                write_chunk(fh, chunk, part)
+            except ModelError as exc:
+                if isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.ENOSPC:
+                    fh.close()
+                    part.unlink(missing_ok=True)  # give the space back
+                raise
             bar.update(len(chunk))

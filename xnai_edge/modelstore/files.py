@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from xnai_edge.errors import ModelError
 
@@ -63,7 +64,7 @@ def mismatch(path: Path, source: str, *, size: int, got_size: int, sha256: str,
 
 
 @contextlib.contextmanager
-def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
+def atomic_writer(dest: Path) -> Iterator[io.FileIO]:
     """Yield a temp file beside ``dest``; on a clean exit fsync it and rename it to ``dest``.
 
     On any exception the temp file is removed and ``dest`` is untouched.  Failures to create,
@@ -78,7 +79,7 @@ def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
         raise disk_error(exc, dest) from exc
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with io.FileIO(fd, "wb") as fh:  # unbuffered: a failed write cannot resurface on close
             yield fh
             try:
                 fh.flush()
@@ -95,10 +96,12 @@ def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
         raise
 
 
-def write_chunk(fh: IO[bytes], chunk: bytes, dest: Path) -> None:
-    """``fh.write`` whose failure (disk full, I/O error) is a ``ModelError`` naming ``dest``."""
+def write_chunk(fh: io.FileIO, chunk: bytes, dest: Path) -> None:
+    """Write all of ``chunk``; a failure (disk full, I/O error) is a ``ModelError`` on ``dest``."""
+    view = memoryview(chunk)
     try:
-        fh.write(chunk)
+        while view:
+            view = view[fh.write(view) or 0:]  # a raw write may be partial
     except OSError as exc:
         raise disk_error(exc, dest) from exc
 
