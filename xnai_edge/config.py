@@ -36,7 +36,8 @@ class ModelsConfig:
 @dataclass(frozen=True)
 class EmbedConfig:
     threads: int = _opt(2, "onnxruntime intra-op threads for the embedder.", min=1, max=64)
-    batch_size: int = _opt(32, "Chunks embedded per batch during ingest.", min=1, max=1024)
+    batch_size: int = _opt(16, "Chunks embedded per batch during ingest (16 measured "
+                           "fastest on 2 cores).", min=1, max=1024)
     max_tokens: int = _opt(256, "Longest input the embedder sees, in word pieces.", min=16,
                            max=512)
 
@@ -152,7 +153,7 @@ def _check(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, source
     if tp is float:
         value = float(value)
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
-    if lo is not None and value < lo or hi is not None and value > hi:
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{source}: {key} = {value!r} must be between {lo} and {hi}")
     if choices and value not in choices:
         raise ConfigError(f"{source}: {key} = {value!r} must be one of {', '.join(choices)}")

@@ -1,0 +1,134 @@
+"""Retrieval and answer quality on SQuAD v1.1 dev (../shared/data/squad-dev), with timings.
+
+    .venv/bin/python tools/squad_eval.py retrieval --questions 1000
+    .venv/bin/python tools/squad_eval.py answer --questions 300
+
+The knowledge base (all 2,067 passages, one document each) is built once in --data-dir and
+reused; building it reports the ingest throughput.  Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from xnai_edge import paths  # noqa: E402
+from xnai_edge.config import Config  # noqa: E402
+from xnai_edge.knowledge.base import KnowledgeBase  # noqa: E402
+from xnai_edge.knowledge.fusion import reciprocal_rank_fusion  # noqa: E402
+from xnai_edge.knowledge.text import fts_query  # noqa: E402
+
+SQUAD = ROOT.parent / "shared" / "data" / "squad-dev"
+
+
+def load_jsonl(path: Path) -> list[dict[str, object]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def spread(items: list[dict[str, object]], n: int) -> list[dict[str, object]]:
+    """n questions evenly spaced over the file (so every topic is represented)."""
+    if n >= len(items):
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def build(kb: KnowledgeBase, passages: list[dict[str, object]]) -> dict[str, float]:
+    ingestor = kb.ingestor()
+    start = time.perf_counter()
+    chunks = 0
+    for p in passages:
+        chunks += await ingestor.ingest_text(f"squad://{p['id']}", str(p["title"]),
+                                             str(p["text"]))
+    if chunks:
+        await kb.rebuild_index()
+    seconds = time.perf_counter() - start
+    return {"passages": len(passages), "chunks_added": chunks, "seconds": round(seconds, 1),
+            "chunks_per_s": round(chunks / seconds, 1) if chunks else 0.0}
+
+
+def doc_of(path: str) -> str:
+    return path.removeprefix("squad://")
+
+
+async def retrieval(kb: KnowledgeBase, questions: list[dict[str, object]],
+                    k: int) -> dict[str, object]:
+    retriever = await kb.retriever()
+    chunk_doc = {int(r[0]): doc_of(r[1]) for r in await kb.store.fetchall(
+        "SELECT c.id, d.path FROM chunks c JOIN documents d ON d.id = c.doc_id")}
+    modes = ("bm25", "dense", "rrf", "hybrid")
+    hits = {m: [0, 0] for m in modes}
+    latency: list[float] = []
+    for q in questions:
+        text, gold = str(q["question"]), str(q["gold_passage"])
+        start = time.perf_counter()
+        hybrid = [doc_of(p.path) for p in await retriever.search(text, k)]
+        latency.append((time.perf_counter() - start) * 1000)
+        qvec = await retriever.embed_query(text)
+        match = fts_query(text)
+        lex = [c for c, _ in await retriever.lexical(match, 40)] if match else []
+        den = [c for c, _ in retriever.dense(qvec, 40)]
+        rrf = [c for c, _ in reciprocal_rank_fusion(lex, den)]
+        ranked = {"bm25": [chunk_doc[c] for c in lex], "dense": [chunk_doc[c] for c in den],
+                  "rrf": [chunk_doc[c] for c in rrf], "hybrid": hybrid}
+        for mode in modes:
+            hits[mode][0] += ranked[mode][:1] == [gold]
+            hits[mode][1] += gold in ranked[mode][:k]
+    n = len(questions)
+    return {
+        "questions": n,
+        **{f"{m}_recall@1": round(hits[m][0] / n, 3) for m in modes},
+        **{f"{m}_recall@{k}": round(hits[m][1] / n, 3) for m in modes},
+        "hybrid_latency_ms_p50": round(statistics.median(latency), 1),
+        "hybrid_latency_ms_p95": round(percentile(latency, 0.95), 1),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, object]:
+    base = Config()
+    config = replace(base, ingest=replace(base.ingest, bundled_manual=False))
+    passages = load_jsonl(SQUAD / "passages.jsonl")
+    questions = spread(load_jsonl(SQUAD / "questions-dev.jsonl"), args.questions)
+    result: dict[str, object] = {}
+    async with KnowledgeBase.open(Path(args.data_dir), paths.models_dir(args.models_dir),
+                                  config) as kb:
+        result["ingest"] = await build(kb, passages)
+        if args.what == "retrieval":
+            result["retrieval"] = await retrieval(kb, questions, args.k)
+        else:
+            from tools.answer_quality import answer_quality
+
+            result["answer"] = await answer_quality(kb, questions, args)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("retrieval", "answer"))
+    parser.add_argument("--questions", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--data-dir", default=str(ROOT / "bench" / "squad-kb"))
+    parser.add_argument("--models-dir", default=None)
+    args = parser.parse_args()
+    print(json.dumps(anyio.run(main_async, args), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The grounded answer: find it in the passages, let the LLM phrase it, check the phrasing.
+
+1. Retrieve passages; pick the best answer sentence (``extractive``).  Too little of the
+   question found in the documents -> "I don't know", without asking the LLM to guess.
+2. The LLM streams an answer; the first complete sentence is checked against the passages it
+   was shown (``grounding``).  Grounded -> spoken (tier 0).  Invented words or numbers, or an
+   "I don't know" although the documents clearly cover the question -> generation is cancelled
+   and the extractive sentence is spoken instead (tier 2).
+Sentences (not raw tokens) leave this module, because a sentence is the unit that is checked
+and the unit that the speech synthesiser needs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import anyio
+import anyio.from_thread
+from anyio.streams.memory import MemoryObjectSendStream
+
+from xnai_edge.brain.extractive import Extract, SourceText, best_sentence
+from xnai_edge.brain.grounding import is_abstention, is_grounded
+from xnai_edge.brain.prompt import answer_messages
+from xnai_edge.brain.sentences import SentenceStream
+from xnai_edge.config import Config
+from xnai_edge.errors import InputError
+from xnai_edge.knowledge.retrieve import Passage
+
+DONT_KNOW = "I don't know that from your documents."
+
+
+class Searcher(Protocol):
+    async def search(self, query: str, k: int | None = None) -> list[Passage]: ...
+
+
+class ChatModel(Protocol):
+    model_id: str
+
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int,
+               temperature: float = ..., cancel: threading.Event | None = ...,
+               ) -> Iterator[str]: ...
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    sources: list[SourceText]
+    tier: int
+    method: str  # "llm", "extractive" or "abstain"
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    support: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "question": self.question, "answer": self.text,
+            "sources": [{"title": s.title, "path": s.path, "chunk_id": s.chunk_id}
+                        for s in self.sources],
+            "tier": self.tier, "method": self.method,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+def check_question(question: str, max_chars: int) -> str:
+    question = " ".join(question.split())
+    if not question:
+        raise InputError("the question is empty; ask something, e.g. 'what is your wake word?'")
+    if len(question) > max_chars:
+        raise InputError(f"the question is {len(question)} characters long; the limit is "
+                         f"{max_chars} ([answer] max_question_chars)")
+    return question
+
+
+class Answerer:
+    def __init__(self, searcher: Searcher, llm: ChatModel | None, config: Config, *,
+                 llm_limiter: anyio.CapacityLimiter | None = None) -> None:
+        self._searcher = searcher
+        self._llm = llm
+        self._config = config
+        self._limiter = llm_limiter or anyio.CapacityLimiter(1)
+
+    async def answer(self, question: str,
+                     on_sentence: Callable[[str], Awaitable[None]] | None = None) -> Answer:
+        question = check_question(question, self._config.answer.max_question_chars)
+        start = time.perf_counter()
+        passages = await self._searcher.search(question, k=self._config.answer.passages)
+        timings = {"retrieve": (time.perf_counter() - start) * 1000}
+        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id)
+                   for p in passages]
+        extract = best_sentence(question, sources)
+        if extract is None or extract.support < self._config.answer.min_support:
+            result = Answer(question, DONT_KNOW, [], 2 if self._llm is None else 0, "abstain",
+                            support=0.0 if extract is None else extract.support)
+        elif self._llm is None:
+            result = Answer(question, extract.sentence, [extract.source], 2, "extractive",
+                            support=extract.support)
+        else:
+            result = await self._phrase(question, extract, sources, timings, start)
+        timings.setdefault("first_token", (time.perf_counter() - start) * 1000)
+        if on_sentence is not None:
+            await on_sentence(result.text)
+        timings["total"] = (time.perf_counter() - start) * 1000
+        result.timings_ms = timings
+        return result
+
+    async def _phrase(self, question: str, extract: Extract, sources: list[SourceText],
+                      timings: dict[str, float], start: float) -> Answer:
+        """Let the LLM say it; keep its first sentence only if the passages back it."""
+        assert self._llm is not None
+        shown = [extract.source, *[s for s in sources if s is not extract.source][:1]]
+        messages = answer_messages(question, shown, hint=extract.sentence)
+        context = " ".join(f"{s.title} {s.text}" for s in shown)
+        splitter = SentenceStream()
+        sentence: str | None = None
+        cancel = threading.Event()
+        send, receive = anyio.create_memory_object_stream[str](max_buffer_size=1024)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._generate, messages, cancel, send)
+            async with receive:
+                async for piece in receive:
+                    timings.setdefault("first_token", (time.perf_counter() - start) * 1000)
+                    done = splitter.feed(piece)
+                    if done:
+                        sentence = done[0]
+                        break
+            cancel.set()  # one checked sentence is the answer: stop generating
+        if sentence is None:
+            rest = splitter.flush()
+            sentence = rest[0] if rest else ""
+        if sentence and not is_abstention(sentence) and is_grounded(sentence, context,
+                                                                    question):
+            return Answer(question, sentence, [extract.source], 0, "llm", support=extract.support)
+        return Answer(question, extract.sentence, [extract.source], 2, "extractive",
+                      support=extract.support)
+
+    async def _generate(self, messages: list[dict[str, str]], cancel: threading.Event,
+                        send: MemoryObjectSendStream[str]) -> None:
+        """Run the blocking LLM iterator in a worker thread, forwarding pieces to ``send``."""
+        assert self._llm is not None
+        llm, config = self._llm, self._config.llm
+
+        def run() -> None:
+            with send:
+                for piece in llm.stream(messages, max_tokens=config.max_answer_tokens,
+                                        temperature=config.temperature, cancel=cancel):
+                    try:
+                        anyio.from_thread.run_sync(send.send_nowait, piece)
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        return  # the reader has its sentence
+
+        await anyio.to_thread.run_sync(run, limiter=self._limiter)

@@ -1,0 +1,52 @@
+"""Sentence splitting, for picking answer sentences and for handing finished sentences to TTS.
+
+A pure function plus a tiny incremental splitter: tokens go in, complete sentences come out.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ABBREV = frozenset("mr mrs ms dr prof st sr jr vs etc e.g i.e no fig approx inc ltd co".split())
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split after . ! ? followed by space and a capital/digit, except after abbreviations
+    and single initials ("J. S. Bach")."""
+    text = " ".join(text.split())
+    if not text:
+        return []
+    out: list[str] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        candidate = text[start:match.start()].rstrip()
+        last = candidate.rsplit(" ", 1)[-1].rstrip(".!?\"')]").lower()
+        if last in _ABBREV or (len(last) == 1 and last.isalpha()):
+            continue
+        out.append(text[start:match.end()].strip())
+        start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+class SentenceStream:
+    """Feed text pieces; get back the sentences that are certainly complete."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+
+    def feed(self, piece: str) -> list[str]:
+        self._buffer += piece
+        sentences = split_sentences(self._buffer)
+        if len(sentences) <= 1:
+            return []
+        trailing = " " if self._buffer[-1:].isspace() else ""
+        self._buffer = sentences[-1] + trailing
+        return sentences[:-1]
+
+    def flush(self) -> list[str]:
+        rest, self._buffer = self._buffer, ""
+        return split_sentences(rest)

@@ -1,0 +1,110 @@
+"""Hybrid retrieval: BM25 from FTS5 plus cosine from FAISS, fused on complete scores.
+
+Each retriever proposes ``candidates`` chunks; then every proposed chunk is scored by *both*
+(its stored embedding against the query vector, and its BM25 restricted to the candidate rowids),
+so the fusion compares like with like instead of guessing a score for a missing entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+
+from xnai_edge.config import RetrievalConfig
+from xnai_edge.knowledge.fusion import weighted_fusion
+from xnai_edge.knowledge.ingest import Embedder
+from xnai_edge.knowledge.store import KnowledgeStore
+from xnai_edge.knowledge.text import fts_query
+from xnai_edge.knowledge.vectors import VectorIndex
+
+# bm25() column weights for (text, heading, title): a match in a heading or the document title
+# is strong evidence of topic.
+BM25_WEIGHTS = (1.0, 2.0, 2.0)
+_BM25 = "-bm25(chunks_fts, {}, {}, {})".format(*BM25_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk_id: int
+    path: str
+    title: str
+    heading: str
+    text: str
+    score: float
+    lexical: float
+    dense: float
+
+
+class Retriever:
+    def __init__(self, store: KnowledgeStore, index: VectorIndex, embedder: Embedder,
+                 config: RetrievalConfig, *, limiter: anyio.CapacityLimiter | None = None,
+                 ) -> None:
+        self._store = store
+        self._index = index
+        self._embedder = embedder
+        self._config = config
+        self._limiter = limiter or anyio.CapacityLimiter(1)
+
+    async def embed_query(self, query: str) -> npt.NDArray[np.float32]:
+        vectors = await anyio.to_thread.run_sync(self._embedder.embed, [query],
+                                                 limiter=self._limiter)
+        return vectors[0]
+
+    async def search(self, query: str, k: int | None = None) -> list[Passage]:
+        k = k or self._config.k
+        n = max(self._config.candidates, k)
+        qvec = await self.embed_query(query)
+        match = fts_query(query)
+        lexical = dict(await self.lexical(match, n)) if match else {}
+        dense = dict(self.dense(qvec, n))
+        # Complete both score sets over the union of candidates.
+        missing_dense = [cid for cid in lexical if cid not in dense]
+        if missing_dense:
+            dense.update(await self._cosine(qvec, missing_dense))
+        missing_lex = [cid for cid in dense if cid not in lexical]
+        if match and missing_lex:
+            found = dict(await self.lexical(match, len(missing_lex), only=missing_lex))
+            lexical.update({cid: found.get(cid, 0.0) for cid in missing_lex})
+        ranked = weighted_fusion(lexical, dense, self._config.dense_weight)[:k]
+        return await self._passages(ranked, lexical, dense)
+
+    def dense(self, qvec: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
+        """Nearest chunks by cosine similarity, best first."""
+        return self._index.search(qvec, n)
+
+    async def lexical(self, match: str, limit: int,
+                    only: list[int] | None = None) -> list[tuple[int, float]]:
+        """Chunks matching the FTS5 expression by BM25 (higher is better), best first."""
+        sql = f"SELECT rowid, {_BM25} FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[object] = [match]
+        if only is not None:
+            sql += f" AND rowid IN ({','.join('?' * len(only))})"
+            params.extend(only)
+        sql += " ORDER BY bm25(chunks_fts, {}, {}, {}) LIMIT ?".format(*BM25_WEIGHTS)
+        params.append(limit)
+        rows = await self._store.fetchall(sql, params)
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    async def _cosine(self, qvec: npt.NDArray[np.float32],
+                      ids: list[int]) -> dict[int, float]:
+        rows = await self._store.fetchall(
+            f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return {int(r[0]): float(np.frombuffer(r[1], dtype="<f4") @ qvec) for r in rows}
+
+    async def _passages(self, ranked: list[tuple[int, float]], lexical: dict[int, float],
+                        dense: dict[int, float]) -> list[Passage]:
+        if not ranked:
+            return []
+        ids = [cid for cid, _ in ranked]
+        rows = await self._store.fetchall(
+            "SELECT c.id, d.path, d.title, c.heading, c.text FROM chunks c "
+            f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({','.join('?' * len(ids))})",
+            ids)
+        by_id = {int(r[0]): r for r in rows}
+        return [Passage(chunk_id=cid, path=by_id[cid][1], title=by_id[cid][2],
+                        heading=by_id[cid][3], text=by_id[cid][4], score=score,
+                        lexical=lexical.get(cid, 0.0), dense=dense.get(cid, 0.0))
+                for cid, score in ranked if cid in by_id]

@@ -1,0 +1,40 @@
+"""Word-level helpers shared by retrieval and the grounded answerer (pure)."""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have
+having he her here hers herself him himself his how i if in into is it its itself just me more most
+my myself no nor not now of off on once only or other our ours ourselves out over own same she
+should so some such than that the their theirs them themselves then there these they this those
+through to too under until up very was we were what when where which while who whom why will with
+would you your yours yourself yourselves also many much whose did does one ones may might shall
+s t don doesn isn aren wasn weren won tell please know kind type name called
+""".split())
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens (letters and digits, inner apostrophes kept)."""
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
+def key_terms(text: str) -> list[str]:
+    """The words that carry meaning, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for word in words(text):
+        if word not in STOPWORDS:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression: any of the key terms (quoted, so no FTS syntax leaks in)."""
+    terms = key_terms(text) or list(dict.fromkeys(words(text)))
+    if not terms:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)

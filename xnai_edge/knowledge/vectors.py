@@ -1,0 +1,173 @@
+"""FAISS as a disposable cache of the embeddings stored in SQLite.
+
+The index file is written atomically (temp file, fsync, rename) and then its stamp -- the KB
+``change_id`` it was built from, the vector count, the embedder and the file's sha256 -- is
+recorded in SQLite.  On load the stamp must match both the database and the file; otherwise
+(file deleted, truncated, bit-flipped, left behind by a ``kill -9`` between the two steps) the
+index is rebuilt from SQLite.  Ids are chunk rowids, so a hit maps straight to its chunk.
+Small knowledge bases use an exact inner-product index; from ``hnsw_min_chunks`` on, HNSW.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+
+from xnai_edge.backends.embedder import DIM
+from xnai_edge.errors import StorageError
+from xnai_edge.knowledge.store import KnowledgeStore, storage_error
+
+INDEX_NAME = "vectors.faiss"
+STAMP_KEY = "faiss_stamp"
+HNSW_M = 32
+
+
+@dataclass(frozen=True)
+class Stamp:
+    change_id: int
+    ntotal: int
+    kind: str
+    sha256: str
+
+
+class VectorIndex:
+    """Nearest chunks by cosine similarity (vectors are unit length, so inner product)."""
+
+    def __init__(self, index: Any, kind: str) -> None:
+        self._index = index
+        self.kind = kind
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    def ids(self) -> npt.NDArray[np.int64]:
+        import faiss
+
+        return np.asarray(faiss.vector_to_array(self._index.id_map), dtype=np.int64)
+
+    def search(self, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+        if self.ntotal == 0:
+            return []
+        scores, ids = self._index.search(query.reshape(1, DIM).astype(np.float32), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+def _build(ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32],
+           hnsw_min_chunks: int) -> VectorIndex:
+    import faiss
+
+    if len(ids) >= hnsw_min_chunks:
+        inner = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efSearch = 128
+        inner.hnsw.efConstruction = 80
+        kind = "hnsw"
+    else:
+        inner = faiss.IndexFlatIP(DIM)
+        kind = "flat"
+    index = faiss.IndexIDMap2(inner)
+    if len(ids):
+        index.add_with_ids(vectors, ids)
+    return VectorIndex(index, kind)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _save(index: VectorIndex, path: Path) -> str:
+    import faiss
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        faiss.write_index(index._index, str(tmp))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        digest = _sha256(tmp)
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, path) from exc
+        raise StorageError(f"cannot write {path}: {exc}") from exc
+    return digest
+
+
+def load_saved(path: Path, stamp: Stamp) -> VectorIndex | None:
+    """The saved index if it is exactly the one the stamp describes, else None."""
+    import faiss
+
+    try:
+        if not path.is_file() or _sha256(path) != stamp.sha256:
+            return None
+        index = faiss.read_index(str(path))
+    except (OSError, RuntimeError):
+        return None
+    if int(index.ntotal) != stamp.ntotal:
+        return None
+    return VectorIndex(index, stamp.kind)
+
+
+async def _read_vectors(store: KnowledgeStore) -> tuple[npt.NDArray[np.int64],
+                                                         npt.NDArray[np.float32]]:
+    rows = await store.fetchall("SELECT id, embedding FROM chunks ORDER BY id")
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.empty((len(rows), DIM), dtype=np.float32)
+    for i, row in enumerate(rows):
+        vectors[i] = np.frombuffer(row[1], dtype="<f4")
+    return ids, vectors
+
+
+async def rebuild(store: KnowledgeStore, data_dir: Path, hnsw_min_chunks: int) -> VectorIndex:
+    """Build the index from SQLite, save it, record its stamp."""
+    change_id = await store.change_id()
+    ids, vectors = await _read_vectors(store)
+    index = await anyio.to_thread.run_sync(_build, ids, vectors, hnsw_min_chunks)
+    path = data_dir / INDEX_NAME
+    digest = await anyio.to_thread.run_sync(_save, index, path)
+    stamp = Stamp(change_id=change_id, ntotal=index.ntotal, kind=index.kind, sha256=digest)
+    await store.set_meta(STAMP_KEY, json.dumps(asdict(stamp)))
+    return index
+
+
+async def current_stamp(store: KnowledgeStore) -> Stamp | None:
+    raw = await store.get_meta(STAMP_KEY)
+    if raw is None:
+        return None
+    try:
+        return Stamp(**json.loads(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+async def load_or_rebuild(store: KnowledgeStore, data_dir: Path,
+                          hnsw_min_chunks: int) -> tuple[VectorIndex, bool]:
+    """The index matching the database, and whether it had to be rebuilt."""
+    stamp = await current_stamp(store)
+    count = await store.fetchone("SELECT count(*) FROM chunks")
+    if stamp is not None and stamp.change_id == await store.change_id() \
+            and stamp.ntotal == count[0]:
+        index = await anyio.to_thread.run_sync(load_saved, data_dir / INDEX_NAME, stamp)
+        if index is not None:
+            return index, False
+    return await rebuild(store, data_dir, hnsw_min_chunks), True
