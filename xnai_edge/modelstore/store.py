@@ -47,10 +47,13 @@ class ModelStatus:
     state: State
     path: Path
     files: tuple[FileStatus, ...]
+    description: str = ""
+    licence: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"role": self.role, "set": self.set_name, "size": self.size, "state": self.state,
-                "path": str(self.path),
+                "path": str(self.path), "description": self.description,
+                "licence": self.licence,
                 "files": [{"name": f.name, "size": f.size, "state": f.state}
                           for f in self.files]}
 
@@ -124,7 +127,8 @@ class ModelStore:
         overall: State = ("corrupt" if "corrupt" in states else
                           "missing" if "missing" in states else "present")
         return ModelStatus(role=spec.role, set_name=spec.set_name, size=spec.size, state=overall,
-                           path=directory, files=tuple(files))
+                           path=directory, files=tuple(files), description=spec.description,
+                           licence=spec.licence)
 
     def install(self, set_name: str = "tiny", role: str | None = None, *,
                 progress: bool = True,
