@@ -301,9 +301,18 @@ def test_encoding_is_detected_and_recorded(tmp_path: Path, data: bytes,
     assert text == data.decode(encoding) and "\ufeff" not in text
 
 
-def test_a_bad_byte_at_the_very_end_is_found(tmp_path: Path) -> None:
-    path = write(tmp_path, "long.txt", "déjà vu\n".encode() * 100_000 + b"\xe9t\xe9")
-    assert extract(path, max_bytes=BIG).encoding == "cp1252"
+def test_a_cp1252_byte_at_the_very_end_is_found(tmp_path: Path) -> None:
+    path = write(tmp_path, "long.txt", b"plain ascii\n" * 100_000 + b"caf\xe9 \x93ok\x94")
+    doc = extract(path, max_bytes=BIG)
+    assert doc.encoding == "cp1252"
+    assert list(doc.blocks)[-1].text.endswith("café “ok”")
+
+
+def test_utf8_with_a_few_damaged_bytes_stays_utf8(tmp_path: Path) -> None:
+    path = write(tmp_path, "damaged.txt", "déjà vu, naïve café\n".encode() * 50 + b"\xff end")
+    doc = extract(path, max_bytes=BIG)
+    text = " ".join(b.text for b in doc.blocks)
+    assert doc.encoding == "utf-8" and "naïve café" in text and text.endswith("\ufffd end")
 
 
 @pytest.mark.parametrize("read_bytes", [1, 2, 3, 5, 7])
@@ -458,3 +467,22 @@ def test_200_mb_text_streams_in_bounded_memory(tmp_path: Path) -> None:
           f"({size_mb / elapsed:.1f} MB/s), peak traced {peak:.2f} MB")
     assert chunks > 200_000 and longest <= 1000
     assert peak < 20
+
+
+def test_markdown_streams_too(tmp_path: Path) -> None:
+    """A 4 MB Markdown file never sits in memory whole: peak traced memory stays under 3 MB."""
+    section = ("## Care\n\nThe kettle boils **one litre** in [two minutes](http://x).\n"
+               "Descale it monthly.\n\n- with vinegar\n- then rinse\n\n"
+               "```\nkettle --descale\n```\n\n")
+    path = write(tmp_path, "big.md", "# Manual\n\n" + section * (4 * 2**20 // len(section)))
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        doc = extract(path, max_bytes=2**30)
+        count = sum(1 for _ in chunk_blocks(doc.blocks, chunk_chars=1000, overlap_chars=150))
+        peak = (tracemalloc.get_traced_memory()[1] - base) / 2**20
+    finally:
+        tracemalloc.stop()
+    assert doc.title == "Manual" and count > 3_000
+    print(f"\npeak traced {peak:.2f} MB")
+    assert peak < 3

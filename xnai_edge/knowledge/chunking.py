@@ -83,10 +83,13 @@ def chunk_blocks(blocks: Iterable[BlockLike], *, chunk_chars: int,
     if overlap_chars < 0:
         raise ValueError(f"overlap_chars must not be negative, not {overlap_chars}")
     packer = _Packer(chunk_chars, min(overlap_chars, chunk_chars // 2))
+    raw_heading, heading = "", ""
     for block in blocks:
         text = normalise(block.text)
         if text:
-            yield from packer.add(normalise(block.heading), text)
+            if block.heading != raw_heading:
+                raw_heading, heading = block.heading, normalise(block.heading)
+            yield from packer.add(heading, text)
     yield from packer.flush(carry=False)
 
 

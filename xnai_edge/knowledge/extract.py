@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _KINDS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
           ".html": "html", ".htm": "html", ".pdf": "pdf"}
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_KINDS)
-READ_BYTES = 256 * 1024  # bytes read at a time from text files
+READ_BYTES = 64 * 1024  # bytes read (and decoded) at a time from text files
 MAX_LINE = 8 * 1024  # characters; a longer line is cut (at a space if there is one)
 MAX_BLOCK = 16 * 1024  # characters; a longer paragraph becomes several blocks
 TITLE_SCAN_BYTES = 256 * 1024  # a Markdown title (first "# ...") is looked for this far
@@ -100,8 +100,8 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
     """
     named = [Path(p) for p in paths]
     for p in named:
-        if not p.exists():
-            raise IngestError(f"{p}: does not exist; check the path")
+        with _reading(p):
+            p.stat()  # does not exist, permission denied, ...
         if not p.is_dir() and p.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise _unsupported(p)
     return _unique(itertools.chain.from_iterable(
@@ -176,7 +176,8 @@ def _bom(head: bytes) -> str | None:
 
 
 def _sniff_text(path: Path) -> str:
-    """Choose the encoding: a BOM's, else UTF-8 if all of it decodes, else cp1252, else latin-1.
+    """Choose the encoding: a BOM's, else UTF-8 if it decodes (or nearly all of it does), else
+    cp1252, else latin-1.
 
     Reads the whole file once (in pieces) because a bad byte may sit at the very end; also
     refuses NUL bytes (binary data) and files with nothing but whitespace.
@@ -207,11 +208,22 @@ def _sniff_text(path: Path) -> str:
             raise _no_text(path)
         if bom or (utf8_ok and _final_ok(utf8)):
             return bom or "utf-8"
-        fh.seek(0)  # not UTF-8: cp1252, unless it has one of the five bytes cp1252 lacks
-        while raw := fh.read(READ_BYTES):
-            if _CP1252_UNDEFINED.search(raw):
-                return "latin-1"
-        return "cp1252"
+        # Not clean UTF-8.  UTF-8 all the same if its valid multi-byte characters far outnumber
+        # the bad bytes (a damaged UTF-8 file); else cp1252, or latin-1 if it has one of the
+        # five bytes cp1252 lacks.
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        holes, bad, good = False, 0, 0
+        while True:
+            raw = fh.read(READ_BYTES)
+            text = decoder.decode(raw, not raw)
+            holes = holes or bool(_CP1252_UNDEFINED.search(raw))
+            bad_here = text.count("\ufffd")
+            bad += bad_here
+            good += len(text) - len(text.encode("ascii", "ignore")) - bad_here
+            if not raw:
+                break
+    return "utf-8" if good >= 10 * bad else "latin-1" if holes else "cp1252"
 
 
 def _final_ok(decoder: codecs.IncrementalDecoder) -> bool:
@@ -247,7 +259,11 @@ def _lines(pieces: Iterator[str], *, partial_last: bool = True) -> Iterator[str]
         if lines and lines[-1][-1] not in _LINE_BREAKS:
             carry = lines.pop() + carry
         for line in lines:
-            yield from _cut_long(line.rstrip(_LINE_BREAKS), MAX_LINE)
+            line = line.rstrip(_LINE_BREAKS)
+            if len(line) <= MAX_LINE:
+                yield line
+            else:
+                yield from _cut_long(line, MAX_LINE)
         while len(carry) > MAX_LINE:
             head, carry = _cut(carry, MAX_LINE)
             yield head
@@ -303,22 +319,26 @@ _REF_DEF = re.compile(r" {0,3}\[[^\]]+\]:[ \t]*\S+.*")
 _LINE_PREFIX = re.compile(r"[ \t]*(?:>[ \t]?)*[ \t]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)?"
                           r"(?:\[[ xX]\][ \t]+)?")
 _FRONT_TITLE = re.compile(r"title:[ \t]*(.+)")
-_INLINE = [  # (pattern, replacement), applied in order
-    (re.compile(r"<!--.*?-->", re.S), ""),
-    (re.compile(r"!\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])"), ""),  # images are dropped
-    (re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])"), r"\1"),  # links -> link text
-    (re.compile(r"<((?:https?|mailto|ftp):[^>\s]+)>"), r"\1"),  # autolinks
-    (re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"), ""),  # inline HTML tags
-    (re.compile(r"\*\*|__|~~|`+"), ""),
-    (re.compile(r"(?<![\w*\\])\*(?=\S)(.+?)(?<=[^\s\\])\*(?![\w*])"), r"\1"),
-    (re.compile(r"(?<![\w_\\])_(?=\S)(.+?)(?<=[^\s\\])_(?![\w_])"), r"\1"),
-    (re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])"), r"\1"),
+_INLINE = [  # (a character the pattern needs, pattern, replacement), applied in order
+    ("<", re.compile(r"<!--.*?-->", re.S), ""),
+    ("!", re.compile(r"!\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])"), ""),  # images are dropped
+    ("[", re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])"), r"\1"),  # links -> text
+    ("<", re.compile(r"<((?:https?|mailto|ftp):[^>\s]+)>"), r"\1"),  # autolinks
+    ("<", re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"), ""),  # inline HTML tags
+    ("", re.compile(r"\*\*|__|~~|`+"), ""),
+    ("*", re.compile(r"(?<![\w*\\])\*(?=\S)(.+?)(?<=[^\s\\])\*(?![\w*])"), r"\1"),
+    ("_", re.compile(r"(?<![\w_\\])_(?=\S)(.+?)(?<=[^\s\\])_(?![\w_])"), r"\1"),
+    ("\\", re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])"), r"\1"),
 ]
+_MARKUP = re.compile(r"[<!\[*_~`\\]")
 
 
 def _md_inline(text: str) -> str:
-    for pattern, replacement in _INLINE:
-        text = pattern.sub(replacement, text)
+    if not _MARKUP.search(text):
+        return text
+    for needed, pattern, replacement in _INLINE:
+        if needed in text:
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -376,19 +396,25 @@ def _markdown_events(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
                 size += len(line) + 1
             continue
         heading: tuple[int, str] | None = None
-        if m := _FENCE.match(line):
+        first = line.lstrip()[:1]  # the first visible character says which rules can apply
+        if not first:  # a blank line ends the paragraph
+            pass
+        elif first in "`~" and (m := _FENCE.match(line)):
             fence = m[1]
-        elif m := _ATX.fullmatch(line):
+        elif first == "#" and (m := _ATX.fullmatch(line)):
             heading = (len(m[1]), m[2] or "")
-        elif (m := _SETEXT.fullmatch(line)) and 0 < len(para) <= 3 and size <= 200:
+        elif (first in "=-" and 0 < len(para) <= 3 and size <= 200
+              and (m := _SETEXT.fullmatch(line))):
             heading = (1 if m[1][0] == "=" else 2, take(code=False))
-        elif line.strip() and not _RULE.fullmatch(line):
-            if _REF_DEF.fullmatch(line) or ("|" in line and "-" in line
-                                            and _TABLE_RULE.fullmatch(line)):
+        elif not (first in "-*_" and _RULE.fullmatch(line)):
+            if first in "[|:-" and (_REF_DEF.fullmatch(line) or (
+                    "|" in line and "-" in line and _TABLE_RULE.fullmatch(line))):
                 continue
             if size + len(line) >= MAX_BLOCK and (text := take(code=False)):
                 yield 0, text
-            text = _LINE_PREFIX.sub("", line, count=1).strip(" \t|")
+            if first in ">-*+0123456789":
+                line = _LINE_PREFIX.sub("", line, count=1)
+            text = line.strip(" \t|")
             para.append(text)
             size += len(text) + 1
             continue
@@ -402,13 +428,15 @@ def _markdown_events(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
 
 def _markdown_blocks(events: Iterator[tuple[int, str]]) -> Iterator[Block]:
     stack: list[tuple[int, str]] = []
+    path = ""
     for level, text in events:
         if level > 0:
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, text))
+            path = " > ".join(t for _, t in stack)
         elif level == 0:
-            yield Block(" > ".join(t for _, t in stack), text)
+            yield Block(path, text)
 
 
 # --- HTML -------------------------------------------------------------------------------------
