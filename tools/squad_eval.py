@@ -114,6 +114,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         else:
             from tools.answer_quality import answer_quality
 
+            args.models_dir_path = paths.models_dir(args.models_dir)
             result["answer"] = await answer_quality(kb, questions, args)
     return result
 
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / "squad-kb"))
     parser.add_argument("--models-dir", default=None)
+    parser.add_argument("--no-llm", action="store_true", help="answer extractively only")
     args = parser.parse_args()
     print(json.dumps(anyio.run(main_async, args), indent=2))
 

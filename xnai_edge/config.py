@@ -66,7 +66,7 @@ class RetrievalConfig:
     k: int = _opt(5, "Passages returned by a search.", min=1, max=100)
     candidates: int = _opt(40, "Candidates taken from each of BM25 and FAISS before fusion.",
                            min=1, max=1000)
-    dense_weight: float = _opt(0.45, "Weight of the dense score in the fusion (BM25 gets the "
+    dense_weight: float = _opt(0.5, "Weight of the dense score in the fusion (BM25 gets the "
                                "rest).", min=0.0, max=1.0)
     hnsw_min_chunks: int = _opt(50000, "From this many chunks on, FAISS uses HNSW instead of "
                                 "an exact index.", min=1, max=100_000_000)
@@ -75,9 +75,11 @@ class RetrievalConfig:
 @dataclass(frozen=True)
 class AnswerConfig:
     passages: int = _opt(3, "Passages shown to the LLM (tier 0).", min=1, max=20)
-    min_support: float = _opt(0.5, "Share of the question's key words that the best sentence "
-                              "must contain, else the answer is 'I don't know'.", min=0.0,
-                              max=1.0)
+    min_support: float = _opt(0.4, "Share (idf-weighted) of the question's key words that the "
+                              "best sentence and its headings must contain, else the answer is "
+                              "'I don't know'.", min=0.0, max=1.0)
+    min_similarity: float = _opt(0.35, "Least cosine similarity between the question and the "
+                                 "answer's passage, else 'I don't know'.", min=-1.0, max=1.0)
     max_question_chars: int = _opt(1000, "Longer questions are refused.", min=10, max=100000)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import anyio
@@ -25,7 +25,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from xnai_edge.brain.extractive import Extract, SourceText, best_sentence
 from xnai_edge.brain.grounding import is_abstention, is_grounded
 from xnai_edge.brain.prompt import answer_messages
-from xnai_edge.brain.sentences import SentenceStream
+from xnai_edge.brain.sentences import SentenceStream, window
 from xnai_edge.config import Config
 from xnai_edge.errors import InputError
 from xnai_edge.knowledge.retrieve import Passage
@@ -89,17 +89,17 @@ class Answerer:
         start = time.perf_counter()
         passages = await self._searcher.search(question, k=self._config.answer.passages)
         timings = {"retrieve": (time.perf_counter() - start) * 1000}
-        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id)
+        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.dense)
                    for p in passages]
         extract = best_sentence(question, sources)
-        if extract is None or extract.support < self._config.answer.min_support:
+        if not self._grounded_enough(extract):
             result = Answer(question, DONT_KNOW, [], 2 if self._llm is None else 0, "abstain",
                             support=0.0 if extract is None else extract.support)
         elif self._llm is None:
             result = Answer(question, extract.sentence, [extract.source], 2, "extractive",
                             support=extract.support)
         else:
-            result = await self._phrase(question, extract, sources, timings, start)
+            result = await self._phrase(question, extract, timings, start)
         timings.setdefault("first_token", (time.perf_counter() - start) * 1000)
         if on_sentence is not None:
             await on_sentence(result.text)
@@ -107,13 +107,21 @@ class Answerer:
         result.timings_ms = timings
         return result
 
-    async def _phrase(self, question: str, extract: Extract, sources: list[SourceText],
+    def _grounded_enough(self, extract: Extract | None) -> bool:
+        """Do the documents cover the question well enough to answer at all?"""
+        cfg = self._config.answer
+        return (extract is not None and extract.support >= cfg.min_support
+                and extract.source.similarity >= cfg.min_similarity)
+
+    async def _phrase(self, question: str, extract: Extract,
                       timings: dict[str, float], start: float) -> Answer:
         """Let the LLM say it; keep its first sentence only if the passages back it."""
         assert self._llm is not None
-        shown = [extract.source, *[s for s in sources if s is not extract.source][:1]]
+        # Only the neighbourhood of the answer sentence: a second passage tempts the tiny model
+        # to answer from the wrong one, and every prompt token costs ~5 ms before first audio.
+        shown = [replace(extract.source, text=window(extract.source.text, extract.sentence))]
         messages = answer_messages(question, shown, hint=extract.sentence)
-        context = " ".join(f"{s.title} {s.text}" for s in shown)
+        context = f"{extract.source.title} {extract.source.heading} {shown[0].text}"
         splitter = SentenceStream()
         sentence: str | None = None
         cancel = threading.Event()

@@ -23,10 +23,16 @@ _MONTHS = ("january february march april may june july august september october 
 
 
 def stem(word: str) -> str:
-    """A deliberately crude suffix stripper: 'boils', 'boiled', 'boiling' -> 'boil'."""
-    for suffix in ("ies", "ing", "ed", "es", "s"):
+    """A deliberately crude stemmer: 'files' -> 'file', 'boiled'/'boiling' -> 'boil'."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif word.endswith("es") and word[:-2].endswith(("ss", "x", "z", "ch", "sh")):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+            return word[: -len(suffix)]
     return word
 
 
@@ -43,6 +49,8 @@ class SourceText:
     text: str
     path: str
     chunk_id: int
+    similarity: float = 0.0
+    """Cosine similarity of the passage to the question (from retrieval)."""
 
 
 @dataclass(frozen=True)

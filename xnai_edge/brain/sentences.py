@@ -32,6 +32,15 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+def window(text: str, sentence: str, radius: int = 1) -> str:
+    """``sentence`` with up to ``radius`` sentences either side of it in ``text``."""
+    sentences = split_sentences(text)
+    if sentence not in sentences:
+        return sentence
+    i = sentences.index(sentence)
+    return " ".join(sentences[max(0, i - radius): i + radius + 1])
+
+
 class SentenceStream:
     """Feed text pieces; get back the sentences that are certainly complete."""
 

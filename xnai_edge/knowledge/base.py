@@ -24,8 +24,9 @@ from xnai_edge.knowledge.store import KnowledgeStore
 MANUAL_KEY = "bundled://xnai-edge-manual.md"
 
 
-def manual_text() -> str:
-    return resources.files("xnai_edge").joinpath("data/manual.md").read_text(encoding="utf-8")
+def manual_path() -> Path:
+    """The bundled manual (package data; a real file in both wheel and editable installs)."""
+    return Path(str(resources.files("xnai_edge").joinpath("data/manual.md")))
 
 
 @dataclass
@@ -61,8 +62,8 @@ class KnowledgeBase:
         """Ingest (or refresh) the bundled manual; True if the KB changed."""
         if not self.config.ingest.bundled_manual:
             return False
-        text = manual_text()
-        return await self.ingestor().ingest_text(MANUAL_KEY, _title(text), text, kind="md") > 0
+        outcome, _ = await self.ingestor().ingest_file(manual_path(), key=MANUAL_KEY)
+        return outcome != "unchanged"
 
     async def ingest(self, paths: Iterable[Path], progress: bool = False) -> IngestReport:
         report = await self.ingestor().ingest_paths(paths, progress=progress)
@@ -95,10 +96,3 @@ class KnowledgeBase:
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         return await (await self.retriever()).search(query, k)
-
-
-def _title(markdown: str) -> str:
-    for line in markdown.splitlines():
-        if line.startswith("# "):
-            return line[2:].strip()
-    return "xnai-edge manual"

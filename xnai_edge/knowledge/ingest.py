@@ -18,11 +18,11 @@ from typing import Protocol
 import anyio
 import numpy as np
 import numpy.typing as npt
-from xnai_edge.knowledge.extract import Block, ExtractedDocument, extract, iter_files
 
 from xnai_edge.config import IngestConfig
 from xnai_edge.errors import IngestError
 from xnai_edge.knowledge.chunking import Chunk, chunk_blocks
+from xnai_edge.knowledge.extract import Block, ExtractedDocument, extract, iter_files
 from xnai_edge.knowledge.store import KnowledgeStore, NewChunk
 
 
@@ -117,15 +117,16 @@ class Ingestor:
                 bar.close()
         return report
 
-    async def ingest_file(self, path: Path) -> tuple[str, int]:
-        """('added' | 'updated' | 'unchanged', chunks written) for one file."""
+    async def ingest_file(self, path: Path, key: str | None = None) -> tuple[str, int]:
+        """('added' | 'updated' | 'unchanged', chunks written) for one file, stored under
+        ``key`` (default: its absolute path)."""
         path = path.resolve()
         try:
             stat = path.stat()
             sha = await anyio.to_thread.run_sync(file_sha256, path)
         except OSError as exc:
             raise IngestError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        key = str(path)
+        key = key or str(path)
         existing = await self._store.document(key)
         if existing is not None and existing.sha256 == sha:
             return "unchanged", 0
