@@ -80,6 +80,9 @@ class AnswerConfig:
                               "'I don't know'.", min=0.0, max=1.0)
     min_similarity: float = _opt(0.35, "Least cosine similarity between the question and the "
                                  "answer's passage, else 'I don't know'.", min=-1.0, max=1.0)
+    min_similarity_full_support: float = _opt(
+        0.25, "The lower similarity bar when the best sentence holds (nearly) all of the "
+        "question's key words: short questions embed poorly.", min=-1.0, max=1.0)
     max_question_chars: int = _opt(1000, "Longer questions are refused.", min=10, max=100000)
 
 

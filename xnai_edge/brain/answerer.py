@@ -110,8 +110,10 @@ class Answerer:
     def _grounded_enough(self, extract: Extract | None) -> bool:
         """Do the documents cover the question well enough to answer at all?"""
         cfg = self._config.answer
-        return (extract is not None and extract.support >= cfg.min_support
-                and extract.source.similarity >= cfg.min_similarity)
+        if extract is None or extract.support < cfg.min_support:
+            return False
+        bar = cfg.min_similarity_full_support if extract.support >= 0.9 else cfg.min_similarity
+        return extract.source.similarity >= bar
 
     async def _phrase(self, question: str, extract: Extract,
                       timings: dict[str, float], start: float) -> Answer:

@@ -1,0 +1,50 @@
+"""Shared fixtures: the real tiny models, fresh data dirs, and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from xnai_edge import paths
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CLI = [sys.executable, "-m", "xnai_edge.cli"]
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The installed tiny set (``make install`` puts it there; a no-op check when present)."""
+    from xnai_edge.modelstore import ModelStore
+
+    directory = paths.models_dir(None)
+    ModelStore(directory).install("tiny", progress=False)
+    return directory
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(models_dir: Path, data_dir: Path) -> CliRunner:
+    """Run ``xnai-edge`` for real: ``cli("ask", "q", "--json", input=..., data=other_dir)``."""
+
+    def run(*args: str, input: str | None = None, data: Path | None = None,
+            timeout: float = 300, env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "XNAI_EDGE_MODELS_DIR": str(models_dir),
+                    "XNAI_EDGE_DATA_DIR": str(data or data_dir), **(env or {})}
+        return subprocess.run([*CLI, "-q", *args], input=input, capture_output=True,
+                              text=True, timeout=timeout, env=full_env, check=False)
+
+    return run
