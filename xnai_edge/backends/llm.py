@@ -43,8 +43,9 @@ class LlamaChat:
         """Yield text pieces as they are generated; stops early when ``cancel`` is set."""
         try:
             chunks: Any = self._llm.create_chat_completion(
-                messages=list(messages), stream=True, max_tokens=max_tokens,
-                temperature=temperature, stop=list(stop) or None)
+                messages=list(messages),  # type: ignore[arg-type]
+                stream=True, max_tokens=max_tokens, temperature=temperature,
+                stop=list(stop) or None)
             for chunk in chunks:
                 if cancel is not None and cancel.is_set():
                     return

@@ -92,7 +92,7 @@ class Answerer:
         sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.dense)
                    for p in passages]
         extract = best_sentence(question, sources)
-        if not self._grounded_enough(extract):
+        if extract is None or not self._grounded_enough(extract):
             result = Answer(question, DONT_KNOW, [], 2 if self._llm is None else 0, "abstain",
                             support=0.0 if extract is None else extract.support)
         elif self._llm is None:
@@ -107,10 +107,10 @@ class Answerer:
         result.timings_ms = timings
         return result
 
-    def _grounded_enough(self, extract: Extract | None) -> bool:
+    def _grounded_enough(self, extract: Extract) -> bool:
         """Do the documents cover the question well enough to answer at all?"""
         cfg = self._config.answer
-        if extract is None or extract.support < cfg.min_support:
+        if extract.support < cfg.min_support:
             return False
         bar = cfg.min_similarity_full_support if extract.support >= 0.9 else cfg.min_similarity
         return extract.source.similarity >= bar

@@ -51,7 +51,8 @@ class Retriever:
     async def embed_query(self, query: str) -> npt.NDArray[np.float32]:
         vectors = await anyio.to_thread.run_sync(self._embedder.embed, [query],
                                                  limiter=self._limiter)
-        return vectors[0]
+        vector: npt.NDArray[np.float32] = vectors[0]
+        return vector
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         k = k or self._config.k

@@ -65,6 +65,7 @@ def _build(ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32],
            hnsw_min_chunks: int) -> VectorIndex:
     import faiss
 
+    inner: Any
     if len(ids) >= hnsw_min_chunks:
         inner = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efSearch = 128
