@@ -84,14 +84,16 @@ class Answerer:
         self._limiter = llm_limiter or anyio.CapacityLimiter(1)
 
     async def answer(self, question: str,
-                     on_sentence: Callable[[str], Awaitable[None]] | None = None) -> Answer:
+                     on_sentence: Callable[[str], Awaitable[None]] | None = None,
+                     previous: tuple[str, str] | None = None) -> Answer:
+        """Answer ``question``; ``previous`` = the last (question, answer) of a follow-up."""
         question = check_question(question, self._config.answer.max_question_chars)
         start = time.perf_counter()
-        passages = await self._searcher.search(question, k=self._config.answer.passages)
+        extract = await self._find(question)
+        if previous is not None and (extract is None or not self._grounded_enough(extract)):
+            # "And how do I remove one?": the follow-up leans on the previous question.
+            extract = await self._find(f"{previous[0]} {question}")
         timings = {"retrieve": (time.perf_counter() - start) * 1000}
-        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.dense)
-                   for p in passages]
-        extract = best_sentence(question, sources)
         if extract is None or not self._grounded_enough(extract):
             result = Answer(question, DONT_KNOW, [], 2 if self._llm is None else 0, "abstain",
                             support=0.0 if extract is None else extract.support)
@@ -99,13 +101,21 @@ class Answerer:
             result = Answer(question, extract.sentence, [extract.source], 2, "extractive",
                             support=extract.support)
         else:
+            llm_start = time.perf_counter()
             result = await self._phrase(question, extract, timings, start)
+            timings["llm_total"] = (time.perf_counter() - llm_start) * 1000
         timings.setdefault("first_token", (time.perf_counter() - start) * 1000)
         if on_sentence is not None:
             await on_sentence(result.text)
         timings["total"] = (time.perf_counter() - start) * 1000
         result.timings_ms = timings
         return result
+
+    async def _find(self, query: str) -> Extract | None:
+        passages = await self._searcher.search(query, k=self._config.answer.passages)
+        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.dense)
+                   for p in passages]
+        return best_sentence(query, sources)
 
     def _grounded_enough(self, extract: Extract) -> bool:
         """Do the documents cover the question well enough to answer at all?"""

@@ -1,0 +1,238 @@
+"""The VoiceLoop: the one place where the stages are sequenced (it contains none of them).
+
+Input chunks drive everything.  Per chunk: wake word (always, so it can barge in), VAD and the
+end-of-speech segmenter while listening, and one tick of output audio.  An utterance starts an
+answer task in the loop's task group: STT -> grounded answer -> TTS per sentence, each blocking
+call in a worker thread.  A wake word during thinking or speaking cancels that task (AnyIO
+cancel scope) and drops unplayed audio at once.  After an answer the loop listens for a
+follow-up without the wake word for ``followup_s``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+
+from xnai_edge import events as ev
+from xnai_edge.bus import EventBus
+from xnai_edge.voice.playback import OutputTimeline
+from xnai_edge.voice.ports import (
+    Answering,
+    Chunk,
+    Silence,
+    Sink,
+    Speech,
+    SpeechToText,
+    Vad,
+    Wake,
+)
+from xnai_edge.voice.segmenter import Segmenter, SegmenterSettings
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    wake_threshold: float = 0.5
+    wake_cooldown_s: float = 1.5
+    vad_threshold: float = 0.5
+    followup_s: float = 6.0
+    preroll_s: float = 0.3
+    segmenter: SegmenterSettings = field(default_factory=SegmenterSettings)
+
+
+@dataclass
+class _Turn:
+    """One interaction in flight: audio-time stamps and busy time per stage."""
+
+    wake_score: float
+    stamps: dict[str, float] = field(default_factory=dict)
+    busy_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("stt", "retrieve", "llm_total", "tts_total"), 0.0))
+
+
+class VoiceLoop:
+    def __init__(self, *, wake: Wake, vad: Vad, stt: SpeechToText, answerer: Answering,
+                 tts: Speech, sink: Sink, bus: EventBus, settings: LoopSettings,
+                 limiter: anyio.CapacityLimiter | None = None) -> None:
+        self._wake, self._vad, self._stt = wake, vad, stt
+        self._answerer, self._tts, self._sink, self._bus = answerer, tts, sink, bus
+        self._s = settings
+        self._limiter = limiter or anyio.CapacityLimiter(1)
+        self._segmenter = Segmenter(settings.segmenter)
+        self._timeline = OutputTimeline(tts.sample_rate)
+        self.state = "idle"
+        self._now = 0.0  # end of the latest input chunk, in audio seconds
+        self._last_wake = -1e9
+        self._utterance: list[npt.NDArray[np.int16]] = []
+        self._recent: list[Chunk] = []
+        self._turn: _Turn | None = None
+        self._answer_scope: anyio.CancelScope | None = None
+        self._drained = anyio.Event()
+        self._previous: tuple[str, str] | None = None
+        self._tg: Any = None
+
+    # ------------------------------------------------------------------ input side
+    async def run(self, source: AsyncIterable[Chunk]) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            last: Chunk | None = None
+            async for chunk in source:
+                self._on_chunk(chunk)
+                last = chunk
+            # Input ended: no follow-up can come, but an utterance in progress is finished and
+            # an answer in flight is played out, with the clock running on in real time.
+            while last is not None and (self.state == "listening" or self._timeline.speaking
+                                        or self._answer_scope is not None):
+                if self.state == "follow-up":
+                    break
+                await anyio.sleep(last.seconds)
+                self._on_chunk(Silence(self._now, last.seconds))
+        self._set_state("idle")
+
+    def _on_chunk(self, chunk: Chunk) -> None:
+        self._now = chunk.start_s + chunk.seconds
+        self._recent = [*self._recent[-int(self._s.preroll_s / chunk.seconds) - 1:], chunk]
+        score = self._wake.process(chunk.samples)
+        if score >= self._s.wake_threshold and self._now - self._last_wake >= \
+                self._s.wake_cooldown_s:
+            self._on_wake(score)
+        elif self.state in ("listening", "follow-up"):
+            self._listen(chunk)
+        self._play(chunk.seconds)
+
+    def _on_wake(self, score: float) -> None:
+        self._last_wake = self._now
+        barge_in = self.state in ("thinking", "speaking")
+        self._bus.publish(ev.WakeDetected(score=score, audio_s=self._now, barge_in=barge_in))
+        if barge_in:
+            self.interrupt("wake-word")
+        self._turn = _Turn(wake_score=score, stamps={"wake": self._now})
+        self._start_listening()
+
+    def interrupt(self, reason: str) -> None:
+        """Stop speaking and cancel the answer in flight (wake word, `stop` command)."""
+        if self._answer_scope is not None:
+            self._answer_scope.cancel()
+            self._answer_scope = None
+        self._timeline.stop()
+        self._bus.publish(ev.Interrupted(audio_s=self._now, reason=reason))
+        self._bus.publish(ev.OutputStopped(audio_s=self._now))
+
+    def _start_listening(self, state: str = "listening") -> None:
+        settings = self._s.segmenter
+        if state == "follow-up":  # the window is simply a longer wait for speech to start
+            settings = replace(settings, start_timeout_s=self._s.followup_s)
+        self._segmenter = Segmenter(settings)
+        self._vad.reset()
+        self._utterance = []
+        self._set_state(state)
+
+    def _listen(self, chunk: Chunk) -> None:
+        speech = self._vad.probability(chunk.samples) >= self._s.vad_threshold
+        was_started = self._segmenter.started
+        self._utterance.append(chunk.samples)
+        done = self._segmenter.process(chunk.seconds, speech)
+        if self._segmenter.started and not was_started:
+            self._bus.publish(ev.VadStart(audio_s=self._now))
+            if self.state == "follow-up":  # a follow-up question, no wake word needed
+                self._turn = _Turn(wake_score=0.0, stamps={"wake": self._now})
+                self._set_state("listening")
+        if not done:
+            return
+        reason = self._segmenter.reason
+        self._bus.publish(ev.VadEnd(audio_s=self._now, speech_s=self._segmenter.speech_s,
+                                    reason=reason))
+        if reason == "no-speech" or self._turn is None:
+            self._set_state("idle")
+            return
+        self._turn.stamps["speech_end"] = self._now
+        audio = np.concatenate(self._utterance)
+        self._utterance = []
+        self._set_state("thinking")
+        self._answer_scope = anyio.CancelScope()
+        self._tg.start_soon(self._answer, audio, self._turn, self._answer_scope)
+
+    # ----------------------------------------------------------------- output side
+    def _play(self, seconds: float) -> None:
+        samples, speech = self._timeline.tick(seconds)
+        self._sink.write(samples)
+        if not self._timeline.speaking:
+            self._drained.set()
+        turn = self._turn
+        if speech and turn is not None and "first_audio" not in turn.stamps:
+            turn.stamps["first_audio"] = self._now - seconds
+            self._bus.publish(ev.AudioOut(audio_s=self._now - seconds, first=True))
+
+    # ---------------------------------------------------------------- answer task
+    async def _answer(self, audio: npt.NDArray[np.int16], turn: _Turn,
+                      scope: anyio.CancelScope) -> None:
+        with scope:
+            self._bus.publish(ev.SttStart())
+            start = time.perf_counter()
+            transcript = await anyio.to_thread.run_sync(self._stt.transcribe, audio,
+                                                        limiter=self._limiter)
+            turn.busy_ms["stt"] = (time.perf_counter() - start) * 1000
+            turn.stamps["transcript"] = self._now
+            self._bus.publish(ev.SttEnd(text=transcript.text, rejected=transcript.rejected))
+            if not transcript.text:
+                self._finish(scope, follow_up=False)
+                return
+            answer = await self._answerer.answer(transcript.text,
+                                                 on_sentence=lambda s: self._say(s, turn),
+                                                 previous=self._previous)
+            for key in ("retrieve", "llm_total"):
+                turn.busy_ms[key] = answer.timings_ms.get(key, 0.0)
+            if answer.sources and answer.method != "abstain":
+                await self._say(f"Source: {answer.sources[0].title}.", turn)
+            turn.stamps.setdefault("first_token", turn.stamps["transcript"])
+            if self._timeline.speaking:
+                self._drained = anyio.Event()
+                await self._drained.wait()  # set by _play when the last sample has played
+            turn.stamps["done"] = self._now
+            self._previous = (transcript.text, answer.text)
+            self._bus.publish(ev.AnswerEnd(
+                question=transcript.text, answer=answer.text,
+                sources=[{"title": s.title, "path": s.path, "chunk_id": s.chunk_id}
+                         for s in answer.sources],
+                tier=answer.tier, method=answer.method, timings_ms=_timings(turn),
+                stamps=dict(turn.stamps), wake_score=turn.wake_score))
+            self._finish(scope, follow_up=True)
+
+    async def _say(self, sentence: str, turn: _Turn) -> None:
+        turn.stamps.setdefault("first_token", self._now)
+        self._bus.publish(ev.TtsStart(sentence=sentence))
+        start = time.perf_counter()
+        for part in await anyio.to_thread.run_sync(self._tts.synthesize_parts, sentence,
+                                                   limiter=self._limiter):
+            self._timeline.enqueue(part)
+            if self.state == "thinking":
+                self._set_state("speaking")
+        turn.busy_ms["tts_total"] += (time.perf_counter() - start) * 1000
+
+    def _finish(self, scope: anyio.CancelScope, *, follow_up: bool) -> None:
+        if self._answer_scope is scope:
+            self._answer_scope = None
+            if follow_up and self._s.followup_s > 0:
+                self._start_listening("follow-up")
+            else:
+                self._set_state("idle")
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self._bus.publish(ev.StateChanged(state=state, previous=self.state))
+            self.state = state
+
+
+def _timings(turn: _Turn) -> dict[str, float]:
+    s = turn.stamps
+    ms = {"speech_end_to_transcript": (s["transcript"] - s["speech_end"]) * 1000,
+          "speech_end_to_first_audio": (s.get("first_audio", s["done"]) - s["speech_end"])
+          * 1000,
+          "total": (s["done"] - s["wake"]) * 1000}
+    ms.update(turn.busy_ms)
+    return {k: round(v, 1) for k, v in ms.items()}
