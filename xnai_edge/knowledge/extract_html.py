@@ -1,0 +1,130 @@
+"""HTML: the title, and the visible text as paragraphs under their heading path.
+
+Unlike plain text and Markdown the page is read and parsed whole (BeautifulSoup needs the whole
+tree), so its memory is bounded only by ``max_bytes``; the blocks are then listed up front, which
+is how an HTML page without text is refused at once.  Navigation, scripts, styles and the like
+are dropped.  The tree is walked without recursion, so deep nesting costs no stack.  ``bs4``
+is imported only when an HTML file is met.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xnai_edge.errors import IngestError
+from xnai_edge.knowledge.chunking import normalise
+from xnai_edge.knowledge.extract_base import ExtractedDocument, nice_stem, no_text, reading
+from xnai_edge.knowledge.extract_markdown import markdown_blocks
+from xnai_edge.knowledge.extract_text import bom
+
+if TYPE_CHECKING:
+    from bs4.element import Tag
+
+_HTML_DROP = ("script", "style", "nav", "footer", "noscript", "template", "head", "title",
+              "svg", "iframe", "object", "canvas")
+_HTML_BLOCKS = frozenset({"p", "li", "td", "th", "pre", "blockquote", "dd", "dt", "caption",
+                          "figcaption", "address", "summary"})
+_HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_HTML_BREAKS = frozenset({"div", "section", "article", "main", "header", "aside", "body",
+                          "table", "tr", "ul", "ol", "dl", "form", "figure", "hr", "br",
+                          "details", "fieldset"}) | _HTML_BLOCKS | _HTML_HEADINGS
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def html_document(path: Path) -> ExtractedDocument:
+    """An HTML page: titled by its <title>, else its first <h1>, else its file name."""
+    from bs4 import BeautifulSoup
+
+    with reading(path):
+        data = path.read_bytes()
+    text, encoding = _decode_html(path, data)
+    soup = BeautifulSoup(text, "html.parser")
+    title = normalise(_html_text(soup.title)) if soup.title else ""
+    for tag in soup.find_all(list(_HTML_DROP)):
+        tag.decompose()
+    if not title and (h1 := soup.find("h1")):
+        title = normalise(_html_text(h1))
+    blocks = list(markdown_blocks(_html_events(soup.body or soup)))
+    if not blocks:
+        raise no_text(path)
+    return ExtractedDocument(path, "html", title or nice_stem(path), iter(blocks), encoding)
+
+
+def _decode_html(path: Path, data: bytes) -> tuple[str, str]:
+    """(text, encoding): a BOM, else a declared charset, else UTF-8, cp1252, latin-1."""
+    if found := bom(data[:4]):
+        return data.decode(found, "replace"), found
+    if b"\x00" in data:
+        raise IngestError(f"{path}: contains NUL bytes, so it is binary, not HTML; save it as "
+                          "text (UTF-8) and try again")
+    candidates = ["utf-8", "cp1252", "latin-1"]
+    if m := _META_CHARSET.search(data[:4096]):
+        try:
+            declared = codecs.lookup(m[1].decode("ascii")).name
+        except LookupError:
+            declared = "utf-8"
+        # As browsers do: a page that says latin-1 or ASCII is read as Windows-1252.
+        candidates.insert(0, "cp1252" if declared in ("iso8859-1", "ascii") else declared)
+    for encoding in candidates:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes anything")  # pragma: no cover
+
+
+def _html_text(tag: Tag) -> str:
+    """The text of ``tag``: inline elements joined directly, block elements by a space."""
+    from bs4.element import NavigableString, PreformattedString, Tag
+
+    parts: list[str] = []
+    for node in tag.descendants:
+        if isinstance(node, Tag):
+            if node.name in _HTML_BREAKS:
+                parts.append(" ")
+        elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
+            parts.append(str(node))
+    return "".join(parts)
+
+
+def _html_events(root: Tag) -> Iterator[tuple[int, str]]:
+    """(level, text) in document order, as for Markdown; walked without recursion."""
+    from bs4.element import NavigableString, PreformattedString, Tag
+
+    loose: list[str] = []  # text outside p/li/td/...: flushed at the next block boundary
+    stack: list[tuple[Iterator[Any], bool]] = [(iter(root.children), True)]
+    while stack:
+        children, is_break = stack[-1]
+        node = next(children, None)
+        if node is None:
+            stack.pop()
+            if is_break:
+                yield from _flush_loose(loose)
+        elif isinstance(node, Tag):
+            if node.name in _HTML_BREAKS:
+                yield from _flush_loose(loose)
+            if node.name in _HTML_HEADINGS:
+                if heading := normalise(_html_text(node)):
+                    yield int(node.name[1]), heading
+            elif node.name == "tr":  # a table row is one block: "cell | cell | cell"
+                cells = (normalise(_html_text(c))
+                         for c in node.find_all(["td", "th"], recursive=False))
+                if text := " | ".join(c for c in cells if c):
+                    yield 0, text
+            elif node.name in _HTML_BLOCKS:
+                if text := normalise(_html_text(node)):
+                    yield 0, text
+            else:
+                stack.append((iter(node.children), node.name in _HTML_BREAKS))
+        elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
+            loose.append(str(node))
+
+
+def _flush_loose(loose: list[str]) -> Iterator[tuple[int, str]]:
+    if text := normalise("".join(loose)):
+        yield 0, text
+    loose.clear()
