@@ -50,6 +50,9 @@ class LlmConfig:
     max_answer_tokens: int = _opt(64, "Longest spoken answer, in tokens.", min=8, max=1024)
     temperature: float = _opt(0.0, "Sampling temperature; 0 = greedy (repeatable).", min=0.0,
                               max=2.0)
+    omp_wait_policy: str = _opt("PASSIVE", "OpenMP wait policy: PASSIVE lets idle llama.cpp "
+                                "threads sleep, so the wake word keeps its core.",
+                                choices=("PASSIVE", "ACTIVE"))
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,45 @@ class AnswerConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    input: str = _opt("default", "Microphone: 'default', a device name or index, a WAV file "
+                      "path, or 'none'.")
+    output: str = _opt("default", "Speaker: 'default', a device name or index, a WAV file "
+                       "path, or 'none'.")
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    wake_model: str = _opt("hey_jarvis_v0.1.onnx", "Wake word model file in the wake model "
+                           "dir ('Hey Jarvis').")
+    wake_threshold: float = _opt(0.5, "Wake word score that counts as a detection.", min=0.0,
+                                 max=1.0)
+    wake_cooldown_s: float = _opt(1.5, "Ignore further detections for this long after one.",
+                                  min=0.0, max=10.0)
+    vad_threshold: float = _opt(0.5, "Speech probability that counts as speech.", min=0.0,
+                                max=1.0)
+    hangover_s: float = _opt(0.8, "Silence that ends an utterance (0.4 s more while the "
+                             "utterance is still short, for slow speakers).", min=0.2, max=5.0)
+    start_timeout_s: float = _opt(5.0, "Give up if no speech starts this long after the wake "
+                                  "word.", min=0.5, max=30.0)
+    max_utterance_s: float = _opt(15.0, "Longest question, in seconds.", min=1.0, max=120.0)
+    followup_s: float = _opt(6.0, "After an answer, listen this long for a follow-up without "
+                             "the wake word (0 = off).", min=0.0, max=60.0)
+    speak_source: bool = _opt(True, "Say which document the answer came from.")
+
+
+@dataclass(frozen=True)
+class SttConfig:
+    threads: int = _opt(1, "CTranslate2 threads for faster-whisper.", min=1, max=64)
+    beam_size: int = _opt(1, "Beam size (1 = greedy, fastest).", min=1, max=10)
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    threads: int = _opt(1, "onnxruntime threads for Piper.", min=1, max=64)
+
+
+@dataclass(frozen=True)
 class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
@@ -94,6 +136,10 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     answer: AnswerConfig = field(default_factory=AnswerConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
 
 
 def sections() -> dict[str, type[Any]]:

@@ -18,11 +18,12 @@ from xnai_edge.errors import BackendError, ModelError
 
 class LlamaChat:
     def __init__(self, model_path: Path, *, threads: int, context_tokens: int,
-                 seed: int = 0) -> None:
+                 seed: int = 0, omp_wait_policy: str = "PASSIVE") -> None:
         if not model_path.is_file():
             raise ModelError(f"LLM file missing: {model_path}; run `xnai-edge models install "
                              "--set tiny`")
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # Read by the OpenMP runtime when llama.cpp first starts its threads.
+        os.environ.setdefault("OMP_WAIT_POLICY", omp_wait_policy)
         from llama_cpp import Llama
 
         try:

@@ -25,4 +25,5 @@ def load_embedder(models_dir: Path, config: Config) -> OnnxEmbedder:
 def load_llm(models_dir: Path, config: Config) -> LlamaChat:
     store = ModelStore(models_dir)
     return LlamaChat(store.path("llm", "model.gguf", set_name=config.models.set),
-                     threads=config.llm.threads, context_tokens=config.llm.context_tokens)
+                     threads=config.llm.threads, context_tokens=config.llm.context_tokens,
+                     omp_wait_policy=config.llm.omp_wait_policy)

@@ -60,8 +60,27 @@ def _m001_initial(db: sqlite3.Connection) -> None:
         """)
 
 
+def _m002_interactions(db: sqlite3.Connection) -> None:
+    _run(db, """
+        CREATE TABLE interactions (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,                -- wall-clock time the answer ended (UTC, ISO 8601)
+            wake_score REAL NOT NULL,
+            transcript TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            sources TEXT NOT NULL,           -- JSON list of {title, path, chunk_id}
+            tier INTEGER NOT NULL,
+            method TEXT NOT NULL,
+            stamps TEXT NOT NULL,            -- JSON: audio-time seconds of wake, speech_end, ...
+            timings_ms TEXT NOT NULL         -- JSON: latencies and busy time per stage
+        );
+        CREATE INDEX interactions_at ON interactions (at)
+        """)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _m001_initial),
+    ("interactions", _m002_interactions),
 ]
 
 

@@ -113,6 +113,10 @@ class KnowledgeStore:
         cursor = await self._db.execute(sql, params)
         return await cursor.fetchone()
 
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A single autocommitted statement outside the document tables (logs, caches)."""
+        await self._db.execute(sql, params)
+
     async def change_id(self) -> int:
         row = await self.fetchone("SELECT value FROM meta WHERE key = 'change_id'")
         return int(row[0])

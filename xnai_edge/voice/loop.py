@@ -42,6 +42,7 @@ class LoopSettings:
     vad_threshold: float = 0.5
     followup_s: float = 6.0
     preroll_s: float = 0.3
+    speak_source: bool = True
     segmenter: SegmenterSettings = field(default_factory=SegmenterSettings)
 
 
@@ -68,8 +69,7 @@ class VoiceLoop:
         self.state = "idle"
         self._now = 0.0  # end of the latest input chunk, in audio seconds
         self._last_wake = -1e9
-        self._utterance: list[npt.NDArray[np.int16]] = []
-        self._recent: list[Chunk] = []
+        self._utterance: list[Chunk] = []
         self._turn: _Turn | None = None
         self._answer_scope: anyio.CancelScope | None = None
         self._drained = anyio.Event()
@@ -90,20 +90,19 @@ class VoiceLoop:
                                         or self._answer_scope is not None):
                 if self.state == "follow-up":
                     break
-                await anyio.sleep(last.seconds)
-                self._on_chunk(Silence(self._now, last.seconds))
+                await anyio.sleep(last.duration)
+                self._on_chunk(Silence(self._now, last.duration))
         self._set_state("idle")
 
     def _on_chunk(self, chunk: Chunk) -> None:
-        self._now = chunk.start_s + chunk.seconds
-        self._recent = [*self._recent[-int(self._s.preroll_s / chunk.seconds) - 1:], chunk]
+        self._now = chunk.start + chunk.duration
         score = self._wake.process(chunk.samples)
         if score >= self._s.wake_threshold and self._now - self._last_wake >= \
                 self._s.wake_cooldown_s:
             self._on_wake(score)
         elif self.state in ("listening", "follow-up"):
             self._listen(chunk)
-        self._play(chunk.seconds)
+        self._play(chunk.duration)
 
     def _on_wake(self, score: float) -> None:
         self._last_wake = self._now
@@ -135,10 +134,14 @@ class VoiceLoop:
     def _listen(self, chunk: Chunk) -> None:
         speech = self._vad.probability(chunk.samples) >= self._s.vad_threshold
         was_started = self._segmenter.started
-        self._utterance.append(chunk.samples)
-        done = self._segmenter.process(chunk.seconds, speech)
+        self._utterance.append(chunk)
+        done = self._segmenter.process(chunk.duration, speech)
         if self._segmenter.started and not was_started:
-            self._bus.publish(ev.VadStart(audio_s=self._now))
+            # Keep a short pre-roll before the detected onset, drop the silence before it.
+            onset = self._now - (self._segmenter.elapsed - self._segmenter.start_at)
+            self._utterance = [c for c in self._utterance
+                               if c.start + c.duration >= onset - self._s.preroll_s]
+            self._bus.publish(ev.VadStart(audio_s=onset))
             if self.state == "follow-up":  # a follow-up question, no wake word needed
                 self._turn = _Turn(wake_score=0.0, stamps={"wake": self._now})
                 self._set_state("listening")
@@ -151,7 +154,7 @@ class VoiceLoop:
             self._set_state("idle")
             return
         self._turn.stamps["speech_end"] = self._now
-        audio = np.concatenate(self._utterance)
+        audio = np.concatenate([c.samples for c in self._utterance])
         self._utterance = []
         self._set_state("thinking")
         self._answer_scope = anyio.CancelScope()
@@ -187,7 +190,7 @@ class VoiceLoop:
                                                  previous=self._previous)
             for key in ("retrieve", "llm_total"):
                 turn.busy_ms[key] = answer.timings_ms.get(key, 0.0)
-            if answer.sources and answer.method != "abstain":
+            if self._s.speak_source and answer.sources and answer.method != "abstain":
                 await self._say(f"Source: {answer.sources[0].title}.", turn)
             turn.stamps.setdefault("first_token", turn.stamps["transcript"])
             if self._timeline.speaking:

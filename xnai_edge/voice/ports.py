@@ -21,24 +21,26 @@ RATE = 16000
 
 
 class Chunk(Protocol):
+    """What ``xnai_edge.audio.AudioChunk`` provides: samples and audio-time position."""
+
     @property
     def samples(self) -> Samples: ...
     @property
-    def start_s(self) -> float: ...
+    def start(self) -> float: ...
     @property
-    def seconds(self) -> float: ...
+    def duration(self) -> float: ...
 
 
 @dataclass(frozen=True)
 class Silence:
-    """A chunk of silence at ``start_s`` (the clock running on after the input ended)."""
+    """A chunk of silence at ``start`` (the clock running on after the input ended)."""
 
-    start_s: float
-    seconds: float
+    start: float
+    duration: float
 
     @property
     def samples(self) -> Samples:
-        return np.zeros(round(self.seconds * RATE), dtype=np.int16)
+        return np.zeros(round(self.duration * RATE), dtype=np.int16)
 
 
 class Wake(Protocol):
