@@ -29,12 +29,16 @@ def _opt(default: Any, doc: str, *, min: float | None = None, max: float | None 
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    set: str = _opt("tiny", "Model set to use: 'tiny' (from PyPI packages) or 'standard'.",
+    """Which model set the appliance uses (see config/models.toml)."""
+
+    set: str = _opt("tiny", "Model set to use ('tiny' comes from PyPI packages).",
                     choices=("tiny", "standard"))
 
 
 @dataclass(frozen=True)
 class EmbedConfig:
+    """The sentence embedder (MiniLM, ONNX) used for ingest and search."""
+
     threads: int = _opt(2, "onnxruntime intra-op threads for the embedder.", min=1, max=64)
     batch_size: int = _opt(16, "Chunks embedded per batch during ingest (16 measured "
                            "fastest on 2 cores).", min=1, max=1024)
@@ -44,6 +48,8 @@ class EmbedConfig:
 
 @dataclass(frozen=True)
 class LlmConfig:
+    """The local language model (llama.cpp) that phrases answers."""
+
     threads: int = _opt(2, "llama.cpp threads for generation.", min=1, max=64)
     context_tokens: int = _opt(2048, "Context window of the LLM, in tokens.", min=256,
                                max=32768)
@@ -57,15 +63,19 @@ class LlmConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
+    """Turning documents into chunks."""
+
     chunk_chars: int = _opt(1000, "Target chunk size in characters.", min=200, max=20000)
     overlap_chars: int = _opt(150, "Characters repeated between neighbouring chunks.", min=0,
                               max=5000)
-    max_file_mb: int = _opt(512, "Files larger than this are refused.", min=1, max=100000)
+    max_file_mb: int = _opt(512, "Files larger than this many MiB are refused.", min=1, max=100000)
     bundled_manual: bool = _opt(True, "Ingest the appliance's own user manual on first use.")
 
 
 @dataclass(frozen=True)
 class RetrievalConfig:
+    """Hybrid search: BM25 (SQLite FTS5) + vectors (FAISS)."""
+
     k: int = _opt(5, "Passages returned by a search.", min=1, max=100)
     candidates: int = _opt(40, "Candidates taken from each of BM25 and FAISS before fusion.",
                            min=1, max=1000)
@@ -77,6 +87,8 @@ class RetrievalConfig:
 
 @dataclass(frozen=True)
 class AnswerConfig:
+    """The grounded answerer: when to answer and when to say "I don't know"."""
+
     passages: int = _opt(3, "Passages shown to the LLM (tier 0).", min=1, max=20)
     min_support: float = _opt(0.4, "Share (idf-weighted) of the question's key words that the "
                               "best sentence and its headings must contain, else the answer is "
@@ -91,6 +103,8 @@ class AnswerConfig:
 
 @dataclass(frozen=True)
 class AudioConfig:
+    """Where sound comes from and goes to."""
+
     input: str = _opt("default", "Microphone: 'default', a device name or index, a WAV file "
                       "path, or 'none'.")
     output: str = _opt("default", "Speaker: 'default', a device name or index, a WAV file "
@@ -99,6 +113,8 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class VoiceConfig:
+    """Wake word, end of speech and follow-up."""
+
     wake_model: str = _opt("hey_jarvis_v0.1.onnx", "Wake word model file in the wake model "
                            "dir ('Hey Jarvis').")
     wake_threshold: float = _opt(0.5, "Wake word score that counts as a detection.", min=0.0,
@@ -119,12 +135,16 @@ class VoiceConfig:
 
 @dataclass(frozen=True)
 class SttConfig:
+    """Speech to text (faster-whisper)."""
+
     threads: int = _opt(1, "CTranslate2 threads for faster-whisper.", min=1, max=64)
     beam_size: int = _opt(1, "Beam size (1 = greedy, fastest).", min=1, max=10)
 
 
 @dataclass(frozen=True)
 class TtsConfig:
+    """Text to speech (Piper)."""
+
     threads: int = _opt(1, "onnxruntime threads for Piper.", min=1, max=64)
 
 

@@ -20,17 +20,17 @@ import numpy as np
 import numpy.typing as npt
 
 from xnai_edge import events as ev
+from xnai_edge.audio.chunk import AudioChunk
 from xnai_edge.bus import EventBus
 from xnai_edge.voice.playback import OutputTimeline
 from xnai_edge.voice.ports import (
     Answering,
-    Chunk,
-    Silence,
     Sink,
     Speech,
     SpeechToText,
     Vad,
     Wake,
+    silence,
 )
 from xnai_edge.voice.segmenter import Segmenter, SegmenterSettings
 
@@ -69,7 +69,7 @@ class VoiceLoop:
         self.state = "idle"
         self._now = 0.0  # end of the latest input chunk, in audio seconds
         self._last_wake = -1e9
-        self._utterance: list[Chunk] = []
+        self._utterance: list[AudioChunk] = []
         self._turn: _Turn | None = None
         self._answer_scope: anyio.CancelScope | None = None
         self._drained = anyio.Event()
@@ -77,10 +77,10 @@ class VoiceLoop:
         self._tg: Any = None
 
     # ------------------------------------------------------------------ input side
-    async def run(self, source: AsyncIterable[Chunk]) -> None:
+    async def run(self, source: AsyncIterable[AudioChunk]) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            last: Chunk | None = None
+            last: AudioChunk | None = None
             async for chunk in source:
                 self._on_chunk(chunk)
                 last = chunk
@@ -91,12 +91,12 @@ class VoiceLoop:
                 if self.state == "follow-up":
                     break
                 await anyio.sleep(last.duration)
-                self._on_chunk(Silence(self._now, last.duration))
+                self._on_chunk(silence(self._now, last.duration))
         self._set_state("idle")
 
-    def _on_chunk(self, chunk: Chunk) -> None:
+    def _on_chunk(self, chunk: AudioChunk) -> None:
         self._now = chunk.start + chunk.duration
-        score = self._wake.process(chunk.samples)
+        score = self._wake.process(chunk)
         if score >= self._s.wake_threshold and self._now - self._last_wake >= \
                 self._s.wake_cooldown_s:
             self._on_wake(score)
@@ -131,8 +131,8 @@ class VoiceLoop:
         self._utterance = []
         self._set_state(state)
 
-    def _listen(self, chunk: Chunk) -> None:
-        speech = self._vad.probability(chunk.samples) >= self._s.vad_threshold
+    def _listen(self, chunk: AudioChunk) -> None:
+        speech = self._vad.probability(chunk) >= self._s.vad_threshold
         was_started = self._segmenter.started
         self._utterance.append(chunk)
         done = self._segmenter.process(chunk.duration, speech)

@@ -1,54 +1,36 @@
 """The narrow interfaces the VoiceLoop needs from audio and model backends.
 
 The loop is written against these Protocols only, so it is testable with any implementation and
-never imports a model library.  Samples are always 16 kHz mono int16 on the input side; the
+never imports a model library.  Input is always ``AudioChunk`` (16 kHz mono int16); the
 synthesiser states its own output rate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from xnai_edge.audio.chunk import SAMPLE_RATE, AudioChunk
 from xnai_edge.brain.answerer import Answer
 
 Samples = npt.NDArray[np.int16]
-RATE = 16000
 
 
-class Chunk(Protocol):
-    """What ``xnai_edge.audio.AudioChunk`` provides: samples and audio-time position."""
-
-    @property
-    def samples(self) -> Samples: ...
-    @property
-    def start(self) -> float: ...
-    @property
-    def duration(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class Silence:
+def silence(start: float, duration: float) -> AudioChunk:
     """A chunk of silence at ``start`` (the clock running on after the input ended)."""
-
-    start: float
-    duration: float
-
-    @property
-    def samples(self) -> Samples:
-        return np.zeros(round(self.duration * RATE), dtype=np.int16)
+    return AudioChunk(samples=np.zeros(round(duration * SAMPLE_RATE), dtype=np.int16),
+                      start=start)
 
 
 class Wake(Protocol):
-    def process(self, samples: Samples) -> float: ...
+    def process(self, chunk: AudioChunk) -> float: ...
 
 
 class Vad(Protocol):
-    def probability(self, samples: Samples) -> float: ...
+    def probability(self, chunk: AudioChunk) -> float: ...
     def reset(self) -> None: ...
 
 
