@@ -20,7 +20,11 @@ SYSTEM = (
     "I don't know."
 )
 
-_TAG = re.compile(r"</?\s*(passage|system|user|assistant|im_start|im_end)[^>]*>", re.IGNORECASE)
+# Our own element and role tags (also "< /passage >"), and chat-template control tokens: the
+# tokenizer turns "<|im_start|>", "<|eot_id|>", ... inside a message into the real token, which
+# would open a new turn; Gemma's are "<start_of_turn>" / "<end_of_turn>".
+_TAG = re.compile(r"<\s*/?\s*(passage|system|user|assistant|im_start|im_end|start_of_turn|"
+                  r"end_of_turn)[^>]*>|<\|[^<>|]*\|>", re.IGNORECASE)
 
 
 def neutralise(text: str) -> str:
