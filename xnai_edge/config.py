@@ -224,7 +224,8 @@ def _check(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, source
     if tp is float:
         value = float(value)
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    # Written as 'not inside' so that nan (TOML allows it) is out of every range.
+    if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
         raise ConfigError(f"{source}: {key} = {value!r} must be between {lo} and {hi}")
     if choices and value not in choices:
         raise ConfigError(f"{source}: {key} = {value!r} must be one of {', '.join(choices)}")
