@@ -1,0 +1,93 @@
+"""Picking the answer sentence out of retrieved passages (pure)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xnai_edge.brain.extractive import SourceText, best_sentence, stem
+
+BOILER = SourceText(
+    title="House notes", heading="Heating",
+    text="The house has a gas boiler in the cellar. The boiler service is due every May. "
+         "The plumber is called Anna Berg and lives nearby.",
+    path="/docs/house.md", chunk_id=7, similarity=0.6)
+GARDEN = SourceText(
+    title="Garden guide", heading="Tomatoes",
+    text="Tomatoes need sun. Water them every morning in summer. Harvest them in August.",
+    path="/docs/garden.md", chunk_id=9, similarity=0.4)
+
+
+@pytest.mark.parametrize(("word", "expected"), [
+    ("files", "file"), ("boiled", "boil"), ("boiling", "boil"), ("boxes", "box"),
+    ("batteries", "battery"), ("glass", "glass"), ("status", "status"), ("is", "is"),
+    ("red", "red"), ("sing", "sing"),
+])
+def test_stem(word: str, expected: str) -> None:
+    assert stem(word) == expected
+
+
+def test_the_sentence_with_the_questions_words_wins() -> None:
+    found = best_sentence("When is the boiler service due?", [GARDEN, BOILER])
+    assert found is not None
+    assert found.sentence == "The boiler service is due every May."
+    assert found.source == BOILER
+    assert found.support == pytest.approx(1.0)
+
+
+def test_who_questions_prefer_a_name() -> None:
+    found = best_sentence("Who is the plumber?", [BOILER])
+    assert found is not None and "Anna Berg" in found.sentence
+
+
+def test_when_questions_prefer_a_date() -> None:
+    found = best_sentence("When do I harvest tomatoes?", [GARDEN])
+    assert found is not None and found.sentence == "Harvest them in August."
+
+
+def test_heading_and_title_words_count_as_context() -> None:
+    found = best_sentence("How do I water the tomatoes in the garden?", [GARDEN])
+    assert found is not None
+    assert found.sentence == "Water them every morning in summer."
+    assert found.support == pytest.approx(1.0)  # "tomatoes", "garden": heading, title
+    bare = SourceText("Notes", "", GARDEN.text, GARDEN.path, GARDEN.chunk_id)
+    without = best_sentence("How do I water the tomatoes in the garden?", [bare])
+    assert without is not None and without.support < 0.7
+
+
+def test_unrelated_question_has_low_support() -> None:
+    found = best_sentence("What is the capital of Peru?", [BOILER, GARDEN])
+    assert found is None or found.support < 0.4
+
+
+def test_nothing_to_pick_from() -> None:
+    assert best_sentence("When is the boiler service due?", []) is None
+    assert best_sentence("Is it?", [BOILER]) is None  # stop words only: no key terms
+    empty = SourceText("t", "", "   ", "/x", 1)
+    assert best_sentence("boiler service", [empty]) is None
+
+
+def test_an_earlier_passage_wins_a_tie() -> None:
+    twin = SourceText(**{**BOILER.__dict__, "path": "/docs/copy.md", "chunk_id": 8})
+    assert best_sentence("boiler service due", [BOILER, twin]).source == BOILER  # type: ignore[union-attr]
+    assert best_sentence("boiler service due", [twin, BOILER]).source == twin  # type: ignore[union-attr]
+
+
+sentences = st.lists(st.sampled_from([
+    "The boiler is old.", "Service is due in May.", "Anna Berg repairs boilers.",
+    "Tomatoes need sun.", "It costs 40 euros.", "Nothing else matters here."]),
+    min_size=1, max_size=6).map(" ".join)
+
+
+@given(st.lists(sentences, min_size=1, max_size=4),
+       st.sampled_from(["When is the service due?", "Who repairs the boiler?",
+                        "How much does it cost?", "Do tomatoes need sun?"]))
+def test_the_pick_is_a_sentence_of_a_passage_and_support_is_a_share(texts: list[str],
+                                                                    question: str) -> None:
+    passages = [SourceText("Notes", "", t, f"/p{i}", i) for i, t in enumerate(texts)]
+    found = best_sentence(question, passages)
+    assert found is not None
+    assert found.sentence in found.source.text
+    assert found.source in passages
+    assert 0.0 <= found.support <= 1.0
