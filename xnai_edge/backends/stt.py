@@ -1,0 +1,147 @@
+"""Speech to text with faster-whisper (CTranslate2), behind a gate that keeps non-speech out.
+
+Whisper invents text for noise, music and silence ("you", "Thank you.", "."): on an appliance
+that turns into a spoken answer to a question nobody asked.  ``SpeechGate`` stops it in three
+places, cheapest first:
+
+1. the VAD must find at least ``min_speech_seconds`` of speech in the clip, some of it in one
+   unbroken run of ``min_speech_run_seconds`` (music fools Silero in isolated 32 ms windows),
+   else Whisper is not run at all (saving ~1 s of CPU per false trigger);
+2. each segment is dropped when Whisper itself doubts it: ``no_speech_prob`` high together with
+   a low ``avg_logprob``, a very low ``avg_logprob`` alone, or a ``compression_ratio`` that
+   means repetition loops;
+3. what is left must contain a letter or digit, and the stock hallucinations ("thank you",
+   "thanks for watching", ...) are dropped when the clip has little speech or Whisper thought
+   it likely silent.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from xnai_edge.audio.chunk import SAMPLE_RATE
+from xnai_edge.backends.vad import VoiceActivity
+from xnai_edge.errors import BackendError, ModelError
+
+DECODE_OPTIONS: dict[str, Any] = {
+    "language": "en", "task": "transcribe", "beam_size": 1, "best_of": 1,
+    "temperature": 0.0, "condition_on_previous_text": False, "without_timestamps": True,
+    "vad_filter": False,
+}
+"""The faster-whisper settings (greedy, one temperature: bounded time, repeatable output).
+``tests/integration/test_wer.py`` calls faster-whisper directly with the same ones."""
+
+HALLUCINATIONS = frozenset({
+    "you", "thank you", "thanks", "thank you very much", "thanks for watching",
+    "thank you for watching", "thanks for listening", "thank you for listening", "bye",
+    "subtitles by the amara org community", "please subscribe", "so", "okay", "oh", "hmm",
+})
+"""Normalised texts Whisper produces from non-speech (lower case, letters/digits/spaces)."""
+
+
+@dataclass(frozen=True)
+class SpeechGate:
+    min_speech_seconds: float = 0.25
+    """VAD speech needed before Whisper runs at all ..."""
+    min_speech_run_seconds: float = 0.2
+    """... with at least this much of it unbroken."""
+    max_no_speech_prob: float = 0.6
+    """A segment above this is dropped when its avg_logprob is also below ``doubt_logprob``."""
+    doubt_logprob: float = -0.8
+    min_logprob: float = -1.2
+    """A segment below this is dropped whatever its no_speech_prob."""
+    max_compression_ratio: float = 2.4
+    hallucination_speech_seconds: float = 1.0
+    """A stock hallucination is dropped when the clip has less VAD speech than this ..."""
+    hallucination_no_speech_prob: float = 0.3
+    """... or when Whisper's no_speech_prob is above this."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    """What was said; empty when nothing was, or the gate rejected it."""
+    no_speech_prob: float
+    """Highest of the kept segments (1.0 when Whisper did not run)."""
+    avg_logprob: float
+    """Mean over the kept segments (0.0 when none)."""
+    seconds: float
+    """Wall time of this call (VAD + Whisper)."""
+    audio_seconds: float
+    speech_seconds: float
+    """VAD speech found in the clip (-1.0 without a VAD)."""
+    rejected: str = ""
+    """Why the gate gave no text: "vad" (too little speech), "whisper" (Whisper found or kept
+    no words), "hallucination", or "" when the text stands."""
+
+
+_NON_WORD = re.compile(r"[^a-z0-9 ]+")
+
+
+def normalise(text: str) -> str:
+    """Lower case, letters/digits/spaces only, single spaces."""
+    return " ".join(_NON_WORD.sub(" ", text.lower().replace("'", "")).split())
+
+
+class Transcriber:
+    """``transcribe(int16 16 kHz samples) -> Transcript``; blocking, call from a worker thread."""
+
+    def __init__(self, model_dir: Path, *, threads: int = 2, vad: VoiceActivity | None = None,
+                 gate: SpeechGate | None = None, compute_type: str = "int8") -> None:
+        if not (model_dir / "model.bin").is_file():
+            raise ModelError(f"speech-to-text model missing in {model_dir}; run `xnai-edge "
+                             "models install --set tiny`")
+        from faster_whisper import WhisperModel
+
+        try:
+            self._model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type,
+                                       cpu_threads=threads, num_workers=1)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelError(f"cannot load speech-to-text model {model_dir}: {exc}; reinstall "
+                             "with `xnai-edge models install --set tiny`") from exc
+        self._vad = vad
+        self.gate = gate or SpeechGate()
+
+    def transcribe(self, samples: npt.NDArray[np.int16]) -> Transcript:
+        started = time.perf_counter()
+        audio_seconds = len(samples) / SAMPLE_RATE
+        speech = -1.0
+        if self._vad is not None:
+            summary = self._vad.summary(samples)
+            speech = summary.total
+            if (speech < self.gate.min_speech_seconds
+                    or summary.longest < self.gate.min_speech_run_seconds):
+                return Transcript("", 1.0, 0.0, time.perf_counter() - started, audio_seconds,
+                                  speech, "vad")
+        try:
+            segments, _ = self._model.transcribe(samples.astype(np.float32) / 32768.0,
+                                                 **DECODE_OPTIONS)
+            segments = list(segments)
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"speech-to-text failed: {exc}", code="stt") from exc
+        g = self.gate
+        kept = [s for s in segments
+                if not (s.no_speech_prob > g.max_no_speech_prob
+                        and s.avg_logprob < g.doubt_logprob)
+                and s.avg_logprob >= g.min_logprob
+                and s.compression_ratio <= g.max_compression_ratio]
+        text = " ".join(s.text.strip() for s in kept).strip()
+        no_speech = max((s.no_speech_prob for s in kept), default=1.0)
+        logprob = float(np.mean([s.avg_logprob for s in kept])) if kept else 0.0
+        rejected = ""
+        words = normalise(text)
+        if not words:
+            rejected = "whisper"
+        elif words in HALLUCINATIONS and (
+                0 <= speech < g.hallucination_speech_seconds
+                or no_speech > g.hallucination_no_speech_prob):
+            rejected = "hallucination"
+        return Transcript("" if rejected else text, no_speech, logprob,
+                          time.perf_counter() - started, audio_seconds, speech, rejected)
