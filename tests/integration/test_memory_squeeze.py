@@ -177,7 +177,8 @@ def test_a_real_squeeze_moves_the_tier_down(big_file: Path) -> None:
         kills = oom_kills(child_dir, version) - kills_before
         trace = [(round(t, 1), e.tier, e.reason) for t, e in changes]
         print(f"\npsi some avg10 {before}% before; cgroup v{version} {child_dir}: monitor "
-              f"mode {monitor.mode} ({monitor.mode_detail}); tier changes {trace}; "
+              f"mode {monitor.mode} ({monitor.mode_detail}, fired {monitor.trigger_fired}x); "
+              f"tier changes {trace}; "
               f"psi some avg10 peak {peak:.1f}%; squeezer alive {alive}, oom kills {kills}")
         assert changes, f"no tier change within {WAIT_S:.0f} s (psi some avg10 peak {peak:.1f}%)"
         assert changes[0][1].tier >= 1 and changes[0][1].previous == 0

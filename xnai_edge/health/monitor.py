@@ -62,6 +62,7 @@ class MemoryMonitor:
         self.psi_trigger = psi_trigger
         self.last_reading = MemoryReading()
         self.readings = 0
+        self.trigger_fired = 0
         self.mode, self.mode_detail = "poll", "not started"
         self._since = clock()
         self._limiter = anyio.CapacityLimiter(1)
@@ -78,8 +79,9 @@ class MemoryMonitor:
                              self.last_reading.to_dict(), self.mode, self.mode_detail, floors)
 
     def status(self) -> dict[str, Any]:
-        """``current`` as JSON-ready dict, with the age of the tier."""
-        return self.current.to_dict(self.clock())
+        """``current`` as JSON-ready dict, with the age of the tier and the reading counts."""
+        return {**self.current.to_dict(self.clock()), "readings": self.readings,
+                "trigger_fired": self.trigger_fired}
 
     # ---------------------------------------------------------------------------- steps
     def poll_once(self) -> Decision:
@@ -121,9 +123,10 @@ class MemoryMonitor:
             task_status.started()
             while True:
                 if trigger is not None and not trigger.broken:
-                    await anyio.to_thread.run_sync(trigger.wait, self.interval_s,
-                                                   abandon_on_cancel=True,
-                                                   limiter=self._limiter)
+                    if await anyio.to_thread.run_sync(trigger.wait, self.interval_s,
+                                                      abandon_on_cancel=True,
+                                                      limiter=self._limiter):
+                        self.trigger_fired += 1
                 else:
                     if trigger is not None and self.mode == "trigger":
                         self.mode, self.mode_detail = "poll", "PSI trigger broke (cgroup gone?)"
