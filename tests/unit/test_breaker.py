@@ -12,6 +12,7 @@ from xnai_edge.brain.breaker import (
     BackendTimeoutError,
     BreakerOpenError,
     BreakersConfig,
+    BreakerSettings,
     CircuitBreaker,
     State,
     guarded,
@@ -56,8 +57,9 @@ def test_half_open_lets_one_trial_through_closes_on_success_reopens_on_failure()
 
 def test_config_section_gives_settings_per_backend() -> None:
     cfg = BreakersConfig()
-    assert cfg.settings("llm").timeout_s == 30.0 and cfg.settings("embed").failures == 3
-    b = CircuitBreaker.from_settings("tts", cfg.settings("tts"))
+    assert BreakerSettings.from_config(cfg, "llm").timeout_s == 30.0
+    assert BreakerSettings.from_config(cfg, "embed").failures == 3
+    b = CircuitBreaker.from_settings("tts", BreakerSettings.from_config(cfg, "tts"))
     assert (b.failures, b.cooldown_s) == (3, 30.0)
     with pytest.raises(ValueError):
         CircuitBreaker("x", failures=0)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from xnai_edge.errors import ConfigError
 from xnai_edge.health.cgroup import cgroup_version, find_cgroup, parse_keyed, read_cgroup
-from xnai_edge.health.memory import MIB, MemoryPaths, MemoryReader, parse_psi
+from xnai_edge.health.memory import MIB, MemoryConfig, MemoryPaths, MemoryReader, parse_psi
 from xnai_edge.health.trigger import PsiTrigger, parse_spec, widened
 
 PSI = ("some avg10=23.40 avg60=5.10 avg300=1.00 total=123456\n"
@@ -173,6 +174,9 @@ def test_trigger_specs_are_checked_and_widened_for_unprivileged_use() -> None:
     for bad in ("some 1 2", "any 100 1000000", "some 2000000 1000000", "some x y"):
         with pytest.raises(ValueError):
             parse_spec(bad)
+        with pytest.raises(ConfigError, match=r"\[memory\] psi_trigger"):
+            MemoryConfig(psi_trigger=bad)
+    assert MemoryConfig(psi_trigger="").psi_trigger == ""
 
 
 def test_no_trigger_on_a_plain_file_and_the_file_is_left_alone(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import anyio
 
 from xnai_edge.bus import EventBus, EventRecorder
 from xnai_edge.events import TierChanged
-from xnai_edge.health.memory import MemoryPaths
+from xnai_edge.health.memory import MemoryConfig, MemoryPaths
 from xnai_edge.health.monitor import MemoryMonitor
-from xnai_edge.health.tiers import TierPolicy
+from xnai_edge.health.tiers import TierPolicy, TiersConfig
 
 
 class FakeClock:
@@ -117,3 +117,12 @@ def test_the_running_loop_polls_files_and_publishes_on_the_bus(tmp_path: Path) -
     anyio.run(main)
     assert [(e.previous, e.tier) for e in seen] == [(0, 4), (4, 3), (3, 2), (2, 1), (1, 0)]
     assert monitor.readings >= 6
+
+
+def test_built_from_the_config_sections(tmp_path: Path) -> None:
+    memory = MemoryConfig(psi_path=str(tmp_path / "psi"), meminfo_path="", cgroup_dir="",
+                          interval_s=0.5, psi_trigger="")
+    monitor = MemoryMonitor.from_config(None, memory, TiersConfig(quiet_s=7, psi_lean=5.0))
+    assert (monitor.interval_s, monitor.psi_trigger, monitor.policy.quiet_s) == (0.5, "", 7)
+    (tmp_path / "psi").write_text(psi_text(6))
+    assert monitor.poll_once().tier == 1

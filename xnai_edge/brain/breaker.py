@@ -71,11 +71,6 @@ class BreakersConfig:
     tts_timeout_s: float = _opt(20.0, "Longest speech synthesis call (one sentence).", min=0.1,
                                 max=600.0)
 
-    def settings(self, backend: str) -> BreakerSettings:
-        """Settings for "stt", "embed", "llm" or "tts"."""
-        timeout = float(getattr(self, f"{backend}_timeout_s"))
-        return BreakerSettings(self.failures, self.cooldown_s, timeout)
-
 
 @dataclass(frozen=True)
 class BreakerSettings:
@@ -85,6 +80,11 @@ class BreakerSettings:
     """Seconds an open breaker waits before letting one trial call through (half-open)."""
     timeout_s: float = 20.0
     """Longest a guarded call may take before it is abandoned and counted as a failure."""
+
+    @classmethod
+    def from_config(cls, cfg: BreakersConfig, backend: str) -> BreakerSettings:
+        """Settings for backend "stt", "embed", "llm" or "tts"."""
+        return cls(cfg.failures, cfg.cooldown_s, float(getattr(cfg, f"{backend}_timeout_s")))
 
 
 class CircuitBreaker:

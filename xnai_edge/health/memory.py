@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from xnai_edge.config import _opt
+from xnai_edge.errors import ConfigError
 from xnai_edge.health.cgroup import (
     CgroupMemory,
     cgroup_version,
@@ -25,6 +26,7 @@ from xnai_edge.health.cgroup import (
     read_cgroup,
     read_text,
 )
+from xnai_edge.health.trigger import parse_spec
 
 MIB = 1024 * 1024
 
@@ -47,6 +49,13 @@ class MemoryConfig:
                             "the monitor widens it (same share) when the kernel refuses.")
     reserve_mb: int = _opt(512, "MiB kept free for the rest of the system when deciding whether "
                            "a model fits (admission check).", min=0, max=1_000_000)
+
+    def __post_init__(self) -> None:
+        if self.psi_trigger:
+            try:
+                parse_spec(self.psi_trigger)
+            except ValueError as exc:
+                raise ConfigError(f"[memory] psi_trigger: {exc}") from None
 
 
 @dataclass(frozen=True)

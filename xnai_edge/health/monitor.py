@@ -19,11 +19,11 @@ from anyio.abc import TaskStatus
 
 from xnai_edge.bus import EventBus
 from xnai_edge.events import TierChanged
-from xnai_edge.health.memory import MemoryPaths, MemoryReader, MemoryReading
-from xnai_edge.health.tiers import TIER_NAMES, Decision, TierPolicy
+from xnai_edge.health.memory import MemoryConfig, MemoryPaths, MemoryReader, MemoryReading
+from xnai_edge.health.tiers import TIER_NAMES, Decision, TierPolicy, TiersConfig
 from xnai_edge.health.trigger import PsiTrigger
 
-DEFAULT_TRIGGER = "some 150000 1000000"
+DEFAULT_TRIGGER = MemoryConfig().psi_trigger
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,12 @@ class MemoryMonitor:
         self.mode, self.mode_detail = "poll", "not started"
         self._since = clock()
         self._limiter = anyio.CapacityLimiter(1)
+
+    @classmethod
+    def from_config(cls, bus: EventBus | None, memory: MemoryConfig, tiers: TiersConfig, *,
+                    clock: Callable[[], float] = time.monotonic) -> MemoryMonitor:
+        return cls(bus, MemoryPaths.from_config(memory), TierPolicy(tiers), clock=clock,
+                   interval_s=memory.interval_s, psi_trigger=memory.psi_trigger)
 
     # ---------------------------------------------------------------------------- state
     @property
