@@ -12,6 +12,7 @@ spacing also starts a new one.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,9 @@ def pdf_document(path: Path) -> ExtractedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
 
+    # pypdf logs what it works around ("EOF marker not found", ...) to stderr through logging's
+    # last-resort handler; the outcome is ours to report, as one line.
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL)
     with reading(path):
         fh = path.open("rb")
     try:
