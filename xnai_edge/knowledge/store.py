@@ -10,6 +10,7 @@ after the rollback, so the caller can say "nothing was changed" truthfully.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -55,11 +56,20 @@ def storage_error(exc: sqlite3.Error | OSError, where: Path) -> StorageError:
     if "full" in text or getattr(exc, "errno", None) == 28:
         return StorageError(f"disk full while writing {where}; free some space. Nothing was "
                             "changed in the knowledge base.")
-    if "readonly" in text or "read-only" in text or getattr(exc, "errno", None) == 30:
+    if "readonly" in text or "read-only" in text or getattr(exc, "errno", None) == 30 \
+            or _read_only_fs(where):
         return StorageError(f"{where} is on a read-only filesystem; choose a writable "
                             "--data-dir. Nothing was changed in the knowledge base.")
     return StorageError(f"cannot write {where}: {exc}. Nothing was changed in the knowledge "
                         "base.")
+
+
+def _read_only_fs(where: Path) -> bool:
+    """SQLite says only "unable to open database file" when it cannot create its WAL files."""
+    try:
+        return bool(os.statvfs(where.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _prepare(path: Path) -> None:
