@@ -97,6 +97,21 @@ class ModelStore:
                                  f"{fix_command(set_name, role)}")
         return directory / wanted[0].name if filename is not None else directory
 
+    def verified_path(self, role: str, filename: str, *, set_name: str = "tiny") -> Path:
+        """``path()`` plus the sha256, for loading a model: a file damaged in place (same size)
+        would otherwise load and quietly compute garbage (an embedder's vectors end up stored
+        in the knowledge base).  Verified hashes are remembered per path, size and mtime in
+        ``.verified.json``, so after the first load this costs a ``stat``."""
+        target = self.path(role, filename, set_name=set_name)
+        spec = self.spec(role, set_name=set_name).file(filename)
+        stamps = Stamps(self.models_dir)
+        intact = stamps.verified(target, spec.sha256, spec.size)
+        stamps.save()
+        if not intact:
+            raise ModelError(f"model file {target} ({set_name}/{role}) is damaged: its sha256 "
+                             f"does not match; reinstall it with: {fix_command(set_name, role)}")
+        return target
+
     def status(self, set_name: str = "tiny", *, role: str | None = None,
                deep: bool = False) -> list[ModelStatus]:
         """Every model of the set: present, missing or corrupt (wrong size or sha256).
