@@ -68,14 +68,19 @@ async def _check_faiss(store: KnowledgeStore, data_dir: Path, report: CheckRepor
         report.faiss = "not built yet (built on first search)"
         return
     index = await anyio.to_thread.run_sync(vectors.load_saved, data_dir / vectors.INDEX_NAME, stamp)
-    stale = stamp.change_id != await store.change_id() or stamp.ntotal != report.chunks
+    change_id = await store.change_id()
     if index is None:
         report.faiss = "stale or damaged (rebuilt automatically on next search)"
         report.problems.append("FAISS index file does not match its stamp")
         return
-    if stale:
-        report.faiss = "stale (rebuilt automatically on next search)"
-        report.problems.append("FAISS index is older than the knowledge base")
+    if stamp.change_id < change_id:
+        # An intact index of an earlier state: an ingest ended (or was killed) after writing
+        # documents and before saving the new index.  Not damage: the next search rebuilds it.
+        report.faiss = "older than the knowledge base (rebuilt automatically on next search)"
+        return
+    if stamp.change_id != change_id or stamp.ntotal != report.chunks:
+        report.faiss = "inconsistent (rebuilt automatically on next search)"
+        report.problems.append("FAISS stamp does not match the knowledge base")
         return
     ids = await store.fetchall("SELECT id FROM chunks ORDER BY id")
     stored = np.array([r[0] for r in ids], dtype=np.int64)

@@ -10,6 +10,7 @@ Small knowledge bases use an exact inner-product index; from ``hnsw_min_chunks``
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from xnai_edge.backends.embedder import DIM
 from xnai_edge.errors import StorageError
-from xnai_edge.knowledge.store import KnowledgeStore, storage_error
+from xnai_edge.knowledge.store import KnowledgeStore
 
 INDEX_NAME = "vectors.faiss"
 STAMP_KEY = "faiss_stamp"
@@ -108,10 +109,22 @@ def _save(index: VectorIndex, path: Path) -> str:
             os.close(dir_fd)
     except (OSError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise storage_error(exc, path) from exc
-        raise StorageError(f"cannot write {path}: {exc}") from exc
+        raise _save_error(exc, path) from exc
     return digest
+
+
+def _save_error(exc: OSError | RuntimeError, path: Path) -> StorageError:
+    """One line naming the cause (faiss reports a full disk as a RuntimeError with the C++
+    assertion in it); the documents themselves are safe in SQLite whatever happened here."""
+    text = " ".join(str(exc).split())
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in text:
+        cause = f"disk full while writing the vector index {path}; free some space"
+    elif getattr(exc, "errno", None) == errno.EROFS or "Read-only file system" in text:
+        cause = f"{path} is on a read-only filesystem; choose a writable --data-dir"
+    else:
+        cause = f"cannot write the vector index {path}: {text[-200:]}"
+    return StorageError(f"{cause}. The documents are stored; until the index can be saved it "
+                        "is rebuilt in memory when needed.")
 
 
 def load_saved(path: Path, stamp: Stamp) -> VectorIndex | None:
@@ -139,15 +152,27 @@ async def _read_vectors(store: KnowledgeStore) -> tuple[npt.NDArray[np.int64],
     return ids, vectors
 
 
-async def rebuild(store: KnowledgeStore, data_dir: Path, hnsw_min_chunks: int) -> VectorIndex:
-    """Build the index from SQLite, save it, record its stamp."""
+async def rebuild(store: KnowledgeStore, data_dir: Path, hnsw_min_chunks: int, *,
+                  must_save: bool = True) -> VectorIndex:
+    """Build the index from SQLite, save it, record its stamp.
+
+    The old stamp is cleared before the file is replaced, so a ``kill -9`` between the rename
+    and the new stamp leaves "no index yet", never a file that contradicts its stamp.  With
+    ``must_save=False`` (search) an index that cannot be saved (disk full) is still returned:
+    a cache that cannot be written is still good in memory.
+    """
     change_id = await store.change_id()
     ids, vectors = await _read_vectors(store)
     index = await anyio.to_thread.run_sync(_build, ids, vectors, hnsw_min_chunks)
     path = data_dir / INDEX_NAME
-    digest = await anyio.to_thread.run_sync(_save, index, path)
-    stamp = Stamp(change_id=change_id, ntotal=index.ntotal, kind=index.kind, sha256=digest)
-    await store.set_meta(STAMP_KEY, json.dumps(asdict(stamp)))
+    try:
+        await store.set_meta(STAMP_KEY, "")
+        digest = await anyio.to_thread.run_sync(_save, index, path)
+        stamp = Stamp(change_id=change_id, ntotal=index.ntotal, kind=index.kind, sha256=digest)
+        await store.set_meta(STAMP_KEY, json.dumps(asdict(stamp)))
+    except StorageError:
+        if must_save:
+            raise
     return index
 
 
@@ -171,4 +196,4 @@ async def load_or_rebuild(store: KnowledgeStore, data_dir: Path,
         index = await anyio.to_thread.run_sync(load_saved, data_dir / INDEX_NAME, stamp)
         if index is not None:
             return index, False
-    return await rebuild(store, data_dir, hnsw_min_chunks), True
+    return await rebuild(store, data_dir, hnsw_min_chunks, must_save=False), True
