@@ -23,6 +23,11 @@ from xnai_edge.knowledge.base import KnowledgeBase
 from xnai_edge.knowledge.retrieve import Passage
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
@@ -83,6 +88,8 @@ async def answer_quality(kb: KnowledgeBase, questions: list[dict[str, object]],
         "methods": methods,
         "says_dont_know_when_not_in_kb": round(unanswered / n, 3),
         "first_token_ms_p50": round(statistics.median(first), 1),
+        "first_token_ms_p95": round(percentile(first, 0.95), 1),
         "total_ms_p50": round(statistics.median(total), 1),
+        "total_ms_p95": round(percentile(total, 0.95), 1),
         "unanswerable_seconds": round(time.perf_counter() - start, 1),
     }
