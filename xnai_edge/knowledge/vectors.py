@@ -29,6 +29,7 @@ from xnai_edge.knowledge.store import KnowledgeStore
 INDEX_NAME = "vectors.faiss"
 STAMP_KEY = "faiss_stamp"
 HNSW_M = 32
+READ_ROWS = 8192  # embeddings read from SQLite (and added to the index) at a time
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,12 @@ class VectorIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
-def _build(ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32],
-           hnsw_min_chunks: int) -> VectorIndex:
+def _empty(count: int, hnsw_min_chunks: int) -> VectorIndex:
+    """An empty index of the kind that suits ``count`` vectors."""
     import faiss
 
     inner: Any
-    if len(ids) >= hnsw_min_chunks:
+    if count >= hnsw_min_chunks:
         inner = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efSearch = 128
         inner.hnsw.efConstruction = 80
@@ -75,10 +76,13 @@ def _build(ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32],
     else:
         inner = faiss.IndexFlatIP(DIM)
         kind = "flat"
-    index = faiss.IndexIDMap2(inner)
-    if len(ids):
-        index.add_with_ids(vectors, ids)
-    return VectorIndex(index, kind)
+    return VectorIndex(faiss.IndexIDMap2(inner), kind)
+
+
+def _add(index: VectorIndex, rows: list[Any]) -> None:
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    block = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), DIM)
+    index._index.add_with_ids(np.ascontiguousarray(block, dtype=np.float32), ids)
 
 
 def _sha256(path: Path) -> str:
@@ -142,14 +146,18 @@ def load_saved(path: Path, stamp: Stamp) -> VectorIndex | None:
     return VectorIndex(index, stamp.kind)
 
 
-async def _read_vectors(store: KnowledgeStore) -> tuple[npt.NDArray[np.int64],
-                                                         npt.NDArray[np.float32]]:
-    rows = await store.fetchall("SELECT id, embedding FROM chunks ORDER BY id")
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    vectors = np.empty((len(rows), DIM), dtype=np.float32)
-    for i, row in enumerate(rows):
-        vectors[i] = np.frombuffer(row[1], dtype="<f4")
-    return ids, vectors
+async def _build(store: KnowledgeStore, hnsw_min_chunks: int) -> VectorIndex:
+    """The index of every stored embedding, read and added ``READ_ROWS`` at a time: memory is
+    the index itself, not also a list of all rows and a second copy of all vectors (for
+    300k chunks that was 1.5 GB on top of the 0.5 GB index)."""
+    count = (await store.fetchone("SELECT count(*) FROM chunks"))[0]
+    index = await anyio.to_thread.run_sync(_empty, count, hnsw_min_chunks)
+    last = 0
+    while rows := await store.fetchall("SELECT id, embedding FROM chunks WHERE id > ? "
+                                       "ORDER BY id LIMIT ?", (last, READ_ROWS)):
+        await anyio.to_thread.run_sync(_add, index, rows)
+        last = rows[-1][0]
+    return index
 
 
 async def rebuild(store: KnowledgeStore, data_dir: Path, hnsw_min_chunks: int, *,
@@ -162,8 +170,7 @@ async def rebuild(store: KnowledgeStore, data_dir: Path, hnsw_min_chunks: int, *
     a cache that cannot be written is still good in memory.
     """
     change_id = await store.change_id()
-    ids, vectors = await _read_vectors(store)
-    index = await anyio.to_thread.run_sync(_build, ids, vectors, hnsw_min_chunks)
+    index = await _build(store, hnsw_min_chunks)
     path = data_dir / INDEX_NAME
     try:
         await store.set_meta(STAMP_KEY, "")
