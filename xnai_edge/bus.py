@@ -62,6 +62,12 @@ class EventBus:
                 self._subscribers.remove(sub)
             send.close()
 
+    def close(self) -> None:
+        """End every subscription: readers see the events already queued, then the end."""
+        for sub in self._subscribers:
+            sub.send.close()
+        self._subscribers.clear()
+
     def dropped(self) -> dict[str, int]:
         return {s.name: s.dropped for s in self._subscribers}
 

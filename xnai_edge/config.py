@@ -98,6 +98,9 @@ class AnswerConfig:
     min_similarity_full_support: float = _opt(
         0.25, "The lower similarity bar when the best sentence holds (nearly) all of the "
         "question's key words: short questions embed poorly.", min=-1.0, max=1.0)
+    llm_min_words: int = _opt(20, "Answer sentences shorter than this are read out as they "
+                              "are; longer ones are shortened by the LLM (and checked).",
+                              min=0, max=1000)
     max_question_chars: int = _opt(1000, "Longer questions are refused.", min=10, max=100000)
 
 

@@ -28,6 +28,7 @@ from xnai_edge.brain.prompt import answer_messages
 from xnai_edge.brain.sentences import SentenceStream, window
 from xnai_edge.config import Config
 from xnai_edge.errors import InputError
+from xnai_edge.events import Event, LlmToken, RetrieveEnd
 from xnai_edge.knowledge.retrieve import Passage
 
 DONT_KNOW = "I don't know that from your documents."
@@ -77,7 +78,9 @@ def check_question(question: str, max_chars: int) -> str:
 
 class Answerer:
     def __init__(self, searcher: Searcher, llm: ChatModel | None, config: Config, *,
-                 llm_limiter: anyio.CapacityLimiter | None = None) -> None:
+                 llm_limiter: anyio.CapacityLimiter | None = None,
+                 publish: Callable[[Event], None] | None = None) -> None:
+        self._publish = publish or (lambda event: None)
         self._searcher = searcher
         self._llm = llm
         self._config = config
@@ -94,11 +97,15 @@ class Answerer:
             # "And how do I remove one?": the follow-up leans on the previous question.
             extract = await self._find(f"{previous[0]} {question}")
         timings = {"retrieve": (time.perf_counter() - start) * 1000}
+        tier = 2 if self._llm is None else 0
         if extract is None or not self._grounded_enough(extract):
-            result = Answer(question, DONT_KNOW, [], 2 if self._llm is None else 0, "abstain",
+            result = Answer(question, DONT_KNOW, [], tier, "abstain",
                             support=0.0 if extract is None else extract.support)
-        elif self._llm is None:
-            result = Answer(question, extract.sentence, [extract.source], 2, "extractive",
+        elif self._llm is None or len(extract.sentence.split()) < \
+                self._config.answer.llm_min_words:
+            # A short sentence from the documents is already the best spoken answer: the LLM
+            # could only make it less accurate, and slower.
+            result = Answer(question, extract.sentence, [extract.source], tier, "extractive",
                             support=extract.support)
         else:
             llm_start = time.perf_counter()
@@ -113,6 +120,7 @@ class Answerer:
 
     async def _find(self, query: str) -> Extract | None:
         passages = await self._searcher.search(query, k=self._config.answer.passages)
+        self._publish(RetrieveEnd(passages=[f"{p.title} ({p.path})" for p in passages]))
         sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.dense)
                    for p in passages]
         return best_sentence(query, sources)
@@ -142,6 +150,7 @@ class Answerer:
             tg.start_soon(self._generate, messages, cancel, send)
             async with receive:
                 async for piece in receive:
+                    self._publish(LlmToken(text=piece))
                     timings.setdefault("first_token", (time.perf_counter() - start) * 1000)
                     done = splitter.feed(piece)
                     if done:
@@ -154,7 +163,7 @@ class Answerer:
         if sentence and not is_abstention(sentence) and is_grounded(sentence, context,
                                                                     question):
             return Answer(question, sentence, [extract.source], 0, "llm", support=extract.support)
-        return Answer(question, extract.sentence, [extract.source], 2, "extractive",
+        return Answer(question, extract.sentence, [extract.source], 0, "extractive",
                       support=extract.support)
 
     async def _generate(self, messages: list[dict[str, str]], cancel: threading.Event,

@@ -41,6 +41,24 @@ def window(text: str, sentence: str, radius: int = 1) -> str:
     return " ".join(sentences[max(0, i - radius): i + radius + 1])
 
 
+def clauses(sentence: str, min_chars: int = 60) -> list[str]:
+    """A long sentence cut after commas/semicolons into parts of at least ``min_chars``, so
+    speech synthesis can start on the first part (Piper's cost grows with length)."""
+    parts: list[str] = []
+    current = ""
+    for piece in re.split(r"(?<=[,;:])\s+", sentence.strip()):
+        current = f"{current} {piece}".strip()
+        if len(current) >= min_chars:
+            parts.append(current)
+            current = ""
+    if current:
+        if parts and len(current) < min_chars // 3:
+            parts[-1] = f"{parts[-1]} {current}"
+        else:
+            parts.append(current)
+    return parts
+
+
 class SentenceStream:
     """Feed text pieces; get back the sentences that are certainly complete."""
 

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from xnai_edge import events as ev
 from xnai_edge.audio.chunk import AudioChunk
+from xnai_edge.brain.sentences import clauses
 from xnai_edge.bus import EventBus
 from xnai_edge.voice.playback import OutputTimeline
 from xnai_edge.voice.ports import (
@@ -207,15 +208,17 @@ class VoiceLoop:
             self._finish(scope, follow_up=True)
 
     async def _say(self, sentence: str, turn: _Turn) -> None:
+        """Synthesise clause by clause: the first clause plays while the rest is made."""
         turn.stamps.setdefault("first_token", self._now)
         self._bus.publish(ev.TtsStart(sentence=sentence))
-        start = time.perf_counter()
-        for part in await anyio.to_thread.run_sync(self._tts.synthesize_parts, sentence,
-                                                   limiter=self._limiter):
-            self._timeline.enqueue(part)
+        for part in clauses(sentence):
+            start = time.perf_counter()
+            audio = await anyio.to_thread.run_sync(self._tts.synthesize, part,
+                                                   limiter=self._limiter)
+            turn.busy_ms["tts_total"] += (time.perf_counter() - start) * 1000
+            self._timeline.enqueue(audio)
             if self.state == "thinking":
                 self._set_state("speaking")
-        turn.busy_ms["tts_total"] += (time.perf_counter() - start) * 1000
 
     def _finish(self, scope: anyio.CancelScope, *, follow_up: bool) -> None:
         if self._answer_scope is scope:
