@@ -32,10 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from tools.bench import emit, log, ms_stats  # noqa: E402
 from xnai_edge.bus import EventBus  # noqa: E402
+from xnai_edge.config import MemoryConfig, TiersConfig  # noqa: E402
 from xnai_edge.events import Event, TierChanged  # noqa: E402
-from xnai_edge.health.memory import MemoryConfig, MemoryPaths, MemoryReader  # noqa: E402
+from xnai_edge.health.memory import MemoryPaths, MemoryReader  # noqa: E402
 from xnai_edge.health.monitor import MemoryMonitor  # noqa: E402
-from xnai_edge.health.tiers import TierPolicy, TiersConfig  # noqa: E402
+from xnai_edge.health.tiers import TierPolicy  # noqa: E402
 from xnai_edge.health.trigger import PsiTrigger  # noqa: E402
 
 

@@ -152,6 +152,107 @@ class TtsConfig:
 
 
 @dataclass(frozen=True)
+class MemoryConfig:
+    """Where memory pressure is read from, and how often (DESIGN §5)."""
+
+    psi_path: str = _opt("/proc/pressure/memory", "PSI file: /proc/pressure/memory (whole "
+                         "machine), a cgroup v2 memory.pressure file, 'cgroup' (this service's "
+                         "own cgroup v2 memory.pressure) or '' (none).")
+    meminfo_path: str = _opt("/proc/meminfo", "File with MemAvailable and MemTotal ('' = none).")
+    cgroup_dir: str = _opt("auto", "Memory cgroup directory: 'auto' (the process's own, v1 or "
+                           "v2, from /proc/self/cgroup), a path, or '' (none).")
+    interval_s: float = _opt(2.0, "Seconds between readings (a PSI trigger wakes the monitor "
+                             "earlier).", min=0.05, max=60.0)
+    psi_trigger: str = _opt("some 150000 1000000", "PSI poll trigger written to the PSI file "
+                            "('some|full <stall µs> <window µs>'); '' = plain polling. "
+                            "Unprivileged triggers need a window that is a multiple of 2 s: "
+                            "the monitor widens it (same share) when the kernel refuses.")
+    reserve_mb: int = _opt(512, "MiB kept free for the rest of the system when deciding whether "
+                           "a model fits (admission check).", min=0, max=1_000_000)
+
+    def __post_init__(self) -> None:
+        if self.psi_trigger:
+            from xnai_edge.health.trigger import parse_spec  # no config import there
+
+            try:
+                parse_spec(self.psi_trigger)
+            except ValueError as exc:
+                raise ConfigError(f"[memory] psi_trigger: {exc}") from None
+
+
+@dataclass(frozen=True)
+class TiersConfig:
+    """When to step down to cheaper ways of answering (thresholds for tiers 1-4) and back up."""
+
+    quiet_s: float = _opt(120.0, "Seconds of calm readings before stepping up one tier.",
+                          min=0.0, max=86400.0)
+    psi_lean: float = _opt(10.0, "PSI some avg10 % from which tier 1 (lean) is used.",
+                           min=0.0, max=100.0)
+    psi_extractive: float = _opt(20.0, "PSI some avg10 % for tier 2 (extractive).", min=0.0,
+                                 max=100.0)
+    psi_canned: float = _opt(40.0, "PSI some avg10 % for tier 3 (canned).", min=0.0, max=100.0)
+    psi_minimal: float = _opt(60.0, "PSI some avg10 % for tier 4 (minimal).", min=0.0,
+                              max=100.0)
+    avail_lean_mb: int = _opt(1500, "MemAvailable below this many MiB: tier 1 (lean).", min=0,
+                              max=1_000_000)
+    avail_extractive_mb: int = _opt(800, "MemAvailable MiB below which tier 2 is used.", min=0,
+                                    max=1_000_000)
+    avail_canned_mb: int = _opt(400, "MemAvailable MiB below which tier 3 is used.", min=0,
+                                max=1_000_000)
+    avail_minimal_mb: int = _opt(200, "MemAvailable MiB below which tier 4 is used.", min=0,
+                                 max=1_000_000)
+    cgroup_lean_pct: float = _opt(85.0, "Service cgroup working set, % of memory.high (else "
+                                  "memory.max), from which tier 1 is used.", min=0.0, max=1000.0)
+    cgroup_extractive_pct: float = _opt(90.0, "Cgroup working set % of its limit for tier 2.",
+                                        min=0.0, max=1000.0)
+    cgroup_canned_pct: float = _opt(95.0, "Cgroup working set % of its limit for tier 3.",
+                                    min=0.0, max=1000.0)
+    cgroup_minimal_pct: float = _opt(98.0, "Cgroup working set % of its limit for tier 4.",
+                                     min=0.0, max=1000.0)
+
+    def __post_init__(self) -> None:
+        for name, values, rising in (("psi", self.psi, True), ("avail", self.avail_mb, False),
+                                     ("cgroup", self.cgroup_pct, True)):
+            ordered = list(values) == sorted(values, reverse=not rising)
+            if not ordered:
+                raise ConfigError(f"[tiers] {name}_* thresholds must get "
+                                  f"{'higher' if rising else 'lower'} from lean to minimal: "
+                                  f"{list(values)}")
+
+    @property
+    def psi(self) -> tuple[float, float, float, float]:
+        return self.psi_lean, self.psi_extractive, self.psi_canned, self.psi_minimal
+
+    @property
+    def avail_mb(self) -> tuple[int, int, int, int]:
+        return (self.avail_lean_mb, self.avail_extractive_mb, self.avail_canned_mb,
+                self.avail_minimal_mb)
+
+    @property
+    def cgroup_pct(self) -> tuple[float, float, float, float]:
+        return (self.cgroup_lean_pct, self.cgroup_extractive_pct, self.cgroup_canned_pct,
+                self.cgroup_minimal_pct)
+
+
+@dataclass(frozen=True)
+class BreakersConfig:
+    """Circuit breakers around the model backends (DESIGN §5)."""
+
+    failures: int = _opt(3, "Consecutive failures or timeouts that open a backend's breaker.",
+                         min=1, max=100)
+    cooldown_s: float = _opt(30.0, "Seconds before an open breaker lets one trial call through.",
+                             min=0.0, max=3600.0)
+    stt_timeout_s: float = _opt(20.0, "Longest speech-to-text call before it is abandoned.",
+                                min=0.1, max=600.0)
+    embed_timeout_s: float = _opt(5.0, "Longest embedding call (one question).", min=0.1,
+                                  max=600.0)
+    llm_timeout_s: float = _opt(30.0, "Longest LLM call (the first sentence of an answer).",
+                                min=0.1, max=600.0)
+    tts_timeout_s: float = _opt(20.0, "Longest speech synthesis call (one sentence).", min=0.1,
+                                max=600.0)
+
+
+@dataclass(frozen=True)
 class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
@@ -163,6 +264,9 @@ class Config:
     voice: VoiceConfig = field(default_factory=VoiceConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    tiers: TiersConfig = field(default_factory=TiersConfig)
+    breakers: BreakersConfig = field(default_factory=BreakersConfig)
 
 
 def sections() -> dict[str, type[Any]]:
@@ -208,7 +312,10 @@ def _section(cls: type[Any], name: str, raw: dict[str, Any], source: str) -> Any
             raise ConfigError(f"{source}: unknown key [{name}] {key}; known keys: "
                               f"{', '.join(fields)}")
         values[key] = _check(value, hints[key], fields[key].metadata, f"[{name}] {key}", source)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a rule across keys (e.g. thresholds must rise)
+        raise ConfigError(f"{source}: {exc.message}") from None
 
 
 def _type_name(tp: Any) -> str:

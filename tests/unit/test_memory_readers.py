@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from xnai_edge.config import MemoryConfig
 from xnai_edge.errors import ConfigError
 from xnai_edge.health.cgroup import cgroup_version, find_cgroup, parse_keyed, read_cgroup
-from xnai_edge.health.memory import MIB, MemoryConfig, MemoryPaths, MemoryReader, parse_psi
+from xnai_edge.health.memory import MIB, MemoryPaths, MemoryReader, parse_psi
 from xnai_edge.health.trigger import PsiTrigger, parse_spec, widened
 
 PSI = ("some avg10=23.40 avg60=5.10 avg300=1.00 total=123456\n"

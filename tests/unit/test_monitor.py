@@ -9,10 +9,11 @@ from pathlib import Path
 import anyio
 
 from xnai_edge.bus import EventBus, EventRecorder
+from xnai_edge.config import MemoryConfig, TiersConfig
 from xnai_edge.events import TierChanged
-from xnai_edge.health.memory import MemoryConfig, MemoryPaths
+from xnai_edge.health.memory import MemoryPaths
 from xnai_edge.health.monitor import MemoryMonitor
-from xnai_edge.health.tiers import TierPolicy, TiersConfig
+from xnai_edge.health.tiers import TierPolicy
 
 
 class FakeClock:

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xnai_edge.config import TiersConfig
 from xnai_edge.errors import ConfigError
 from xnai_edge.health.cgroup import CgroupMemory
 from xnai_edge.health.memory import MIB, MemoryReading
-from xnai_edge.health.tiers import MAX_TIER, TierPolicy, TiersConfig, check_fit, demand, fits
+from xnai_edge.health.tiers import MAX_TIER, TierPolicy, check_fit, demand, fits
 
 CFG = TiersConfig()
 R = MemoryReading.of

@@ -29,7 +29,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from xnai_edge.config import _opt
+from xnai_edge.config import BreakersConfig
 from xnai_edge.errors import BackendError, InputError
 from xnai_edge.events import BreakerOpened
 
@@ -52,24 +52,6 @@ class State(enum.StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half-open"
-
-
-@dataclass(frozen=True)
-class BreakersConfig:
-    """Circuit breakers around the model backends (DESIGN §5)."""
-
-    failures: int = _opt(3, "Consecutive failures or timeouts that open a backend's breaker.",
-                         min=1, max=100)
-    cooldown_s: float = _opt(30.0, "Seconds before an open breaker lets one trial call through.",
-                             min=0.0, max=3600.0)
-    stt_timeout_s: float = _opt(20.0, "Longest speech-to-text call before it is abandoned.",
-                                min=0.1, max=600.0)
-    embed_timeout_s: float = _opt(5.0, "Longest embedding call (one question).", min=0.1,
-                                  max=600.0)
-    llm_timeout_s: float = _opt(30.0, "Longest LLM call (the first sentence of an answer).",
-                                min=0.1, max=600.0)
-    tts_timeout_s: float = _opt(20.0, "Longest speech synthesis call (one sentence).", min=0.1,
-                                max=600.0)
 
 
 @dataclass(frozen=True)

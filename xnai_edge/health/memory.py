@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xnai_edge.config import _opt
-from xnai_edge.errors import ConfigError
+from xnai_edge.config import MemoryConfig
 from xnai_edge.health.cgroup import (
     CgroupMemory,
     cgroup_version,
@@ -26,36 +25,8 @@ from xnai_edge.health.cgroup import (
     read_cgroup,
     read_text,
 )
-from xnai_edge.health.trigger import parse_spec
 
 MIB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class MemoryConfig:
-    """Where memory pressure is read from, and how often (DESIGN §5)."""
-
-    psi_path: str = _opt("/proc/pressure/memory", "PSI file: /proc/pressure/memory (whole "
-                         "machine), a cgroup v2 memory.pressure file, 'cgroup' (this service's "
-                         "own cgroup v2 memory.pressure) or '' (none).")
-    meminfo_path: str = _opt("/proc/meminfo", "File with MemAvailable and MemTotal ('' = none).")
-    cgroup_dir: str = _opt("auto", "Memory cgroup directory: 'auto' (the process's own, v1 or "
-                           "v2, from /proc/self/cgroup), a path, or '' (none).")
-    interval_s: float = _opt(2.0, "Seconds between readings (a PSI trigger wakes the monitor "
-                             "earlier).", min=0.05, max=60.0)
-    psi_trigger: str = _opt("some 150000 1000000", "PSI poll trigger written to the PSI file "
-                            "('some|full <stall µs> <window µs>'); '' = plain polling. "
-                            "Unprivileged triggers need a window that is a multiple of 2 s: "
-                            "the monitor widens it (same share) when the kernel refuses.")
-    reserve_mb: int = _opt(512, "MiB kept free for the rest of the system when deciding whether "
-                           "a model fits (admission check).", min=0, max=1_000_000)
-
-    def __post_init__(self) -> None:
-        if self.psi_trigger:
-            try:
-                parse_spec(self.psi_trigger)
-            except ValueError as exc:
-                raise ConfigError(f"[memory] psi_trigger: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import anyio
 from anyio.abc import TaskStatus
 
 from xnai_edge.bus import EventBus
+from xnai_edge.config import MemoryConfig, TiersConfig
 from xnai_edge.events import TierChanged
-from xnai_edge.health.memory import MemoryConfig, MemoryPaths, MemoryReader, MemoryReading
-from xnai_edge.health.tiers import TIER_NAMES, Decision, TierPolicy, TiersConfig
+from xnai_edge.health.memory import MemoryPaths, MemoryReader, MemoryReading
+from xnai_edge.health.tiers import TIER_NAMES, Decision, TierPolicy
 from xnai_edge.health.trigger import PsiTrigger
 
 DEFAULT_TRIGGER = MemoryConfig().psi_trigger

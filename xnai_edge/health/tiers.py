@@ -16,66 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xnai_edge.config import _opt
-from xnai_edge.errors import ConfigError
+from xnai_edge.config import TiersConfig
 from xnai_edge.health.memory import MIB, MemoryReading
 
 TIER_NAMES = ("full", "lean", "extractive", "canned", "minimal")
 MAX_TIER = len(TIER_NAMES) - 1
-
-
-@dataclass(frozen=True)
-class TiersConfig:
-    """When to step down to cheaper ways of answering (thresholds for tiers 1-4) and back up."""
-
-    quiet_s: float = _opt(120.0, "Seconds of calm readings before stepping up one tier.",
-                          min=0.0, max=86400.0)
-    psi_lean: float = _opt(10.0, "PSI some avg10 % from which tier 1 (lean) is used.",
-                           min=0.0, max=100.0)
-    psi_extractive: float = _opt(20.0, "PSI some avg10 % for tier 2 (extractive).", min=0.0,
-                                 max=100.0)
-    psi_canned: float = _opt(40.0, "PSI some avg10 % for tier 3 (canned).", min=0.0, max=100.0)
-    psi_minimal: float = _opt(60.0, "PSI some avg10 % for tier 4 (minimal).", min=0.0,
-                              max=100.0)
-    avail_lean_mb: int = _opt(1500, "MemAvailable below this many MiB: tier 1 (lean).", min=0,
-                              max=1_000_000)
-    avail_extractive_mb: int = _opt(800, "MemAvailable MiB below which tier 2 is used.", min=0,
-                                    max=1_000_000)
-    avail_canned_mb: int = _opt(400, "MemAvailable MiB below which tier 3 is used.", min=0,
-                                max=1_000_000)
-    avail_minimal_mb: int = _opt(200, "MemAvailable MiB below which tier 4 is used.", min=0,
-                                 max=1_000_000)
-    cgroup_lean_pct: float = _opt(85.0, "Service cgroup working set, % of memory.high (else "
-                                  "memory.max), from which tier 1 is used.", min=0.0, max=1000.0)
-    cgroup_extractive_pct: float = _opt(90.0, "Cgroup working set % of its limit for tier 2.",
-                                        min=0.0, max=1000.0)
-    cgroup_canned_pct: float = _opt(95.0, "Cgroup working set % of its limit for tier 3.",
-                                    min=0.0, max=1000.0)
-    cgroup_minimal_pct: float = _opt(98.0, "Cgroup working set % of its limit for tier 4.",
-                                     min=0.0, max=1000.0)
-
-    def __post_init__(self) -> None:
-        for name, values, rising in (("psi", self.psi, True), ("avail", self.avail_mb, False),
-                                     ("cgroup", self.cgroup_pct, True)):
-            ordered = list(values) == sorted(values, reverse=not rising)
-            if not ordered:
-                raise ConfigError(f"[tiers] {name}_* thresholds must get "
-                                  f"{'higher' if rising else 'lower'} from lean to minimal: "
-                                  f"{list(values)}")
-
-    @property
-    def psi(self) -> tuple[float, float, float, float]:
-        return self.psi_lean, self.psi_extractive, self.psi_canned, self.psi_minimal
-
-    @property
-    def avail_mb(self) -> tuple[int, int, int, int]:
-        return (self.avail_lean_mb, self.avail_extractive_mb, self.avail_canned_mb,
-                self.avail_minimal_mb)
-
-    @property
-    def cgroup_pct(self) -> tuple[float, float, float, float]:
-        return (self.cgroup_lean_pct, self.cgroup_extractive_pct, self.cgroup_canned_pct,
-                self.cgroup_minimal_pct)
 
 
 @dataclass(frozen=True)
