@@ -146,17 +146,20 @@ class Answerer:
         sentence: str | None = None
         cancel = threading.Event()
         send, receive = anyio.create_memory_object_stream[str](max_buffer_size=1024)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._generate, messages, cancel, send)
-            async with receive:
-                async for piece in receive:
-                    self._publish(LlmToken(text=piece))
-                    timings.setdefault("first_token", (time.perf_counter() - start) * 1000)
-                    done = splitter.feed(piece)
-                    if done:
-                        sentence = done[0]
-                        break
-            cancel.set()  # one checked sentence is the answer: stop generating
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._generate, messages, cancel, send)
+                async with receive:
+                    async for piece in receive:
+                        self._publish(LlmToken(text=piece))
+                        timings.setdefault("first_token", (time.perf_counter() - start) * 1000)
+                        done = splitter.feed(piece)
+                        if done:
+                            sentence = done[0]
+                            break
+                cancel.set()  # one checked sentence is the answer: stop generating
+        finally:
+            cancel.set()  # barge-in or timeout: the worker stops at its next token
         if sentence is None:
             rest = splitter.flush()
             sentence = rest[0] if rest else ""
@@ -181,4 +184,6 @@ class Answerer:
                     except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                         return  # the reader has its sentence
 
-        await anyio.to_thread.run_sync(run, limiter=self._limiter)
+        # On cancellation the thread is abandoned (a hung llama.cpp cannot block barge-in or a
+        # breaker timeout); it still holds the limiter until it really returns.
+        await anyio.to_thread.run_sync(run, limiter=self._limiter, abandon_on_cancel=True)

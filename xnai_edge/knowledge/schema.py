@@ -78,9 +78,31 @@ def _m002_interactions(db: sqlite3.Connection) -> None:
         """)
 
 
+def _m003_answer_cache(db: sqlite3.Connection) -> None:
+    """Tier 3's memory of grounded answers, valid for one KB ``change_id`` (brain/answer_cache)."""
+    _run(db, """
+        CREATE TABLE answer_cache (
+                    id INTEGER PRIMARY KEY,
+                    key TEXT NOT NULL,               -- normalise_question(question)
+                    change_id INTEGER NOT NULL,      -- meta.change_id when the answer was given
+                    question TEXT NOT NULL,          -- as first asked
+                    answer TEXT NOT NULL,
+                    sources TEXT NOT NULL,           -- JSON list of {title, path, chunk_id}
+                    tier INTEGER NOT NULL,           -- the tier that produced the answer
+                    method TEXT NOT NULL,            -- llm or extractive
+                    created_at TEXT NOT NULL,        -- UTC, ISO 8601
+                    used_at TEXT NOT NULL,
+                    hits INTEGER NOT NULL DEFAULT 0,
+                    UNIQUE (key, change_id)
+                );
+                CREATE INDEX answer_cache_used ON answer_cache (used_at)
+        """)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _m001_initial),
     ("interactions", _m002_interactions),
+    ("answer_cache", _m003_answer_cache),
 ]
 
 

@@ -179,7 +179,8 @@ class VoiceLoop:
             self._bus.publish(ev.SttStart())
             start = time.perf_counter()
             transcript = await anyio.to_thread.run_sync(self._stt.transcribe, audio,
-                                                        limiter=self._limiter)
+                                                        limiter=self._limiter,
+                                                        abandon_on_cancel=True)
             turn.busy_ms["stt"] = (time.perf_counter() - start) * 1000
             turn.stamps["transcript"] = self._now
             self._bus.publish(ev.SttEnd(text=transcript.text, rejected=transcript.rejected))
@@ -214,7 +215,8 @@ class VoiceLoop:
         for part in clauses(sentence):
             start = time.perf_counter()
             audio = await anyio.to_thread.run_sync(self._tts.synthesize, part,
-                                                   limiter=self._limiter)
+                                                   limiter=self._limiter,
+                                                   abandon_on_cancel=True)
             turn.busy_ms["tts_total"] += (time.perf_counter() - start) * 1000
             self._timeline.enqueue(audio)
             if self.state == "thinking":
