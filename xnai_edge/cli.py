@@ -39,12 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    from xnai_edge import demo_cli, kb_cli, models_cli, voice_cli
+    from xnai_edge import daemon_cli, demo_cli, kb_cli, models_cli, voice_cli
 
     models_cli.register(sub)
     kb_cli.register(sub)
     voice_cli.register(sub)
     demo_cli.register(sub)
+    daemon_cli.register(sub)
     return parser
 
 

@@ -51,7 +51,8 @@ def interaction_json(event: AnswerEnd) -> dict[str, Any]:
 
 async def _listen(args: argparse.Namespace, ctx: AppContext) -> int:
     from xnai_edge.audio.wav import WavSink, WavSource
-    from xnai_edge.voice.pacing import from_blocking, paced
+    from xnai_edge.voice.audio_io import open_sink, open_source
+    from xnai_edge.voice.pacing import paced
     from xnai_edge.voice.session import VoiceBackends, run_voice
 
     if args.input is not None and args.output is None:
@@ -62,14 +63,12 @@ async def _listen(args: argparse.Namespace, ctx: AppContext) -> int:
     if args.output is not None:
         sink = WavSink(args.output, rate=backends.tts.sample_rate)
     else:
-        sink = SpeakerSink(backends.tts.sample_rate)
+        sink = open_sink(ctx.config.audio.output, backends.tts.sample_rate)
     source: AsyncIterator[Any]
     if wav is not None:
         source = paced(iter(wav), realtime=not args.fast)
     else:
-        from xnai_edge.audio.devices import Microphone
-
-        source = from_blocking(iter(Microphone(_device(ctx.config.audio.input)).open()))
+        source = open_source(ctx.config.audio.input)
 
     def show(event: Any) -> None:
         if isinstance(event, AnswerEnd):
@@ -83,27 +82,6 @@ async def _listen(args: argparse.Namespace, ctx: AppContext) -> int:
     finally:
         sink.close()
     return 0
-
-
-class SpeakerSink:
-    """The speaker as the loop's sink (``write``/``close``)."""
-
-    def __init__(self, rate: int) -> None:
-        from xnai_edge.audio.devices import Speaker
-
-        self._speaker = Speaker(rate=rate).open()
-
-    def write(self, samples: Any) -> None:
-        self._speaker.play(samples)
-
-    def close(self) -> None:
-        self._speaker.close()
-
-
-def _device(value: str) -> str | int | None:
-    if value in ("default", ""):
-        return None
-    return int(value) if value.isdigit() else value
 
 
 def _say(args: argparse.Namespace, ctx: AppContext) -> int:

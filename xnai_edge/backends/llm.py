@@ -35,6 +35,10 @@ class LlamaChat:
         self.context_tokens = context_tokens
         self.model_id = model_path.name
 
+    def close(self) -> None:
+        """Free the model's memory now (not whenever the garbage collector gets to it)."""
+        self._llm.close()
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode(), add_bos=False))
 

@@ -41,6 +41,8 @@ class Searcher(Protocol):
 class ChatModel(Protocol):
     model_id: str
 
+    def close(self) -> None: ...
+
     def stream(self, messages: list[dict[str, str]], *, max_tokens: int,
                temperature: float = ..., cancel: threading.Event | None = ...,
                ) -> Iterator[str]: ...

@@ -63,7 +63,7 @@ class VoiceLoop:
                  limiter: anyio.CapacityLimiter | None = None) -> None:
         self._wake, self._vad, self._stt = wake, vad, stt
         self._answerer, self._tts, self._sink, self._bus = answerer, tts, sink, bus
-        self._s = settings
+        self.settings = settings
         self._limiter = limiter or anyio.CapacityLimiter(1)
         self._segmenter = Segmenter(settings.segmenter)
         self._timeline = OutputTimeline(tts.sample_rate)
@@ -98,8 +98,8 @@ class VoiceLoop:
     def _on_chunk(self, chunk: AudioChunk) -> None:
         self._now = chunk.start + chunk.duration
         score = self._wake.process(chunk)
-        if score >= self._s.wake_threshold and self._now - self._last_wake >= \
-                self._s.wake_cooldown_s:
+        if score >= self.settings.wake_threshold and self._now - self._last_wake >= \
+                self.settings.wake_cooldown_s:
             self._on_wake(score)
         elif self.state in ("listening", "follow-up"):
             self._listen(chunk)
@@ -124,16 +124,16 @@ class VoiceLoop:
         self._bus.publish(ev.OutputStopped(audio_s=self._now))
 
     def _start_listening(self, state: str = "listening") -> None:
-        settings = self._s.segmenter
+        settings = self.settings.segmenter
         if state == "follow-up":  # the window is simply a longer wait for speech to start
-            settings = replace(settings, start_timeout_s=self._s.followup_s)
+            settings = replace(settings, start_timeout_s=self.settings.followup_s)
         self._segmenter = Segmenter(settings)
         self._vad.reset()
         self._utterance = []
         self._set_state(state)
 
     def _listen(self, chunk: AudioChunk) -> None:
-        speech = self._vad.probability(chunk) >= self._s.vad_threshold
+        speech = self._vad.probability(chunk) >= self.settings.vad_threshold
         was_started = self._segmenter.started
         self._utterance.append(chunk)
         done = self._segmenter.process(chunk.duration, speech)
@@ -141,7 +141,7 @@ class VoiceLoop:
             # Keep a short pre-roll before the detected onset, drop the silence before it.
             onset = self._now - (self._segmenter.elapsed - self._segmenter.start_at)
             self._utterance = [c for c in self._utterance
-                               if c.start + c.duration >= onset - self._s.preroll_s]
+                               if c.start + c.duration >= onset - self.settings.preroll_s]
             self._bus.publish(ev.VadStart(audio_s=onset))
             if self.state == "follow-up":  # a follow-up question, no wake word needed
                 self._turn = _Turn(wake_score=0.0, stamps={"wake": self._now})
@@ -192,7 +192,7 @@ class VoiceLoop:
                                                  previous=self._previous)
             for key in ("retrieve", "llm_total"):
                 turn.busy_ms[key] = answer.timings_ms.get(key, 0.0)
-            if self._s.speak_source and answer.sources and answer.method != "abstain":
+            if self.settings.speak_source and answer.sources and answer.method != "abstain":
                 await self._say(f"Source: {answer.sources[0].title}.", turn)
             turn.stamps.setdefault("first_token", turn.stamps["transcript"])
             if self._timeline.speaking:
@@ -225,7 +225,7 @@ class VoiceLoop:
     def _finish(self, scope: anyio.CancelScope, *, follow_up: bool) -> None:
         if self._answer_scope is scope:
             self._answer_scope = None
-            if follow_up and self._s.followup_s > 0:
+            if follow_up and self.settings.followup_s > 0:
                 self._start_listening("follow-up")
             else:
                 self._set_state("idle")

@@ -43,11 +43,15 @@ class VoiceBackends:
     llm: Any
 
     @classmethod
-    async def load(cls, ctx: AppContext) -> VoiceBackends:
-        loaded: dict[str, Any] = {}
+    async def load(cls, ctx: AppContext, *, llm: bool = True) -> VoiceBackends:
+        """Load the models side by side in worker threads (the daemon manages the LLM
+        itself: ``llm=False``)."""
+        loaded: dict[str, Any] = {"llm": None}
         loaders: dict[str, Callable[..., Any]] = {
             "wake": registry.load_wake, "vad": registry.load_vad, "stt": registry.load_stt,
-            "tts": registry.load_tts, "llm": registry.load_llm}
+            "tts": registry.load_tts}
+        if llm:
+            loaders["llm"] = registry.load_llm
 
         async def one(name: str) -> None:
             loaded[name] = await anyio.to_thread.run_sync(loaders[name], ctx.models_dir,
