@@ -87,6 +87,7 @@ class Daemon:
                     tg.start_soon(self._manage_llm)
                     tg.start_soon(self._voice)
                 self.bus.close()  # the interaction log drains, then ends
+        (self.ctx.data_dir / status_socket.SOCKET_NAME).unlink(missing_ok=True)
         self.notifier.stopping("stopped")
         return 0
 
