@@ -123,7 +123,7 @@ class Answerer:
     async def _find(self, query: str) -> Extract | None:
         passages = await self._searcher.search(query, k=self._config.answer.passages)
         self._publish(RetrieveEnd(passages=[f"{p.title} ({p.path})" for p in passages]))
-        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.dense)
+        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.similarity)
                    for p in passages]
         return best_sentence(query, sources)
 

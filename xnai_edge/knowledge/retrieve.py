@@ -36,6 +36,14 @@ class Passage:
     score: float
     lexical: float
     dense: float
+    heading_similarity: float = 0.0
+    """Cosine of the query to the chunk's own (innermost) heading; 0 without one."""
+
+    @property
+    def similarity(self) -> float:
+        """How close the passage is to the query: a section titled like the question counts
+        even when its short text embeds far from it ("How do I check it is healthy?")."""
+        return max(self.dense, self.heading_similarity)
 
 
 class Retriever:
@@ -70,7 +78,7 @@ class Retriever:
             found = dict(await self.lexical(match, len(missing_lex), only=missing_lex))
             lexical.update({cid: found.get(cid, 0.0) for cid in missing_lex})
         ranked = weighted_fusion(lexical, dense, self._config.dense_weight)[:k]
-        return await self._passages(ranked, lexical, dense)
+        return await self._passages(ranked, lexical, dense, qvec)
 
     def dense(self, qvec: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
         """Nearest chunks by cosine similarity, best first."""
@@ -96,7 +104,8 @@ class Retriever:
         return {int(r[0]): float(np.frombuffer(r[1], dtype="<f4") @ qvec) for r in rows}
 
     async def _passages(self, ranked: list[tuple[int, float]], lexical: dict[int, float],
-                        dense: dict[int, float]) -> list[Passage]:
+                        dense: dict[int, float], qvec: npt.NDArray[np.float32],
+                        ) -> list[Passage]:
         if not ranked:
             return []
         ids = [cid for cid, _ in ranked]
@@ -105,7 +114,18 @@ class Retriever:
             f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({','.join('?' * len(ids))})",
             ids)
         by_id = {int(r[0]): r for r in rows}
+        headings = sorted({_innermost(r[3]) for r in rows} - {""})
+        heading_sim: dict[str, float] = {}
+        if headings:
+            vectors = await anyio.to_thread.run_sync(self._embedder.embed, headings,
+                                                     limiter=self._limiter)
+            heading_sim = {h: float(v @ qvec) for h, v in zip(headings, vectors, strict=True)}
         return [Passage(chunk_id=cid, path=by_id[cid][1], title=by_id[cid][2],
                         heading=by_id[cid][3], text=by_id[cid][4], score=score,
-                        lexical=lexical.get(cid, 0.0), dense=dense.get(cid, 0.0))
+                        lexical=lexical.get(cid, 0.0), dense=dense.get(cid, 0.0),
+                        heading_similarity=heading_sim.get(_innermost(by_id[cid][3]), 0.0))
                 for cid, score in ranked if cid in by_id]
+
+
+def _innermost(heading: str) -> str:
+    return heading.rsplit(" > ", 1)[-1].strip()
