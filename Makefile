@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: compilers for llama-cpp-python, PortAudio for sounddevice, sqlite3 CLI for
 # poking at the knowledge base, systemd for `systemd-analyze verify` in tests.
-APT_PACKAGES := build-essential cmake python3-venv python3-dev libportaudio2 sqlite3 procps
+APT_PACKAGES := build-essential cmake python3-venv python3-dev libportaudio2 sqlite3 procps systemd
 
 .PHONY: help system-deps install demo test test-fast bench lint lock clean
 
