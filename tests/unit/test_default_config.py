@@ -64,3 +64,10 @@ def test_dev_example_override_loads() -> None:
     config = load_config(REPO / "config" / "dev.toml")
     assert config.llm.threads == 1
     assert dataclasses.replace(config, llm=Config().llm) == Config()  # nothing else changed
+
+
+@pytest.mark.parametrize("profile", sorted((REPO / "hardware").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_hardware_profiles_are_valid_configs(profile: Path) -> None:
+    config = load_config(profile)
+    assert config != Config()  # a profile that changes nothing is a mistake
