@@ -69,7 +69,10 @@ def _empty(count: int, hnsw_min_chunks: int) -> VectorIndex:
 
     inner: Any
     if count >= hnsw_min_chunks:
-        inner = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        # fp16 vectors: half the memory of float32 at no measurable recall cost (scores of
+        # unit vectors need ~3 significant digits), and no training pass.
+        inner = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16, HNSW_M,
+                                  faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efSearch = 128
         inner.hnsw.efConstruction = 80
         kind = "hnsw"
