@@ -26,7 +26,7 @@ COVERED = {
     "How do I reset the device to factory state?":
         ("Resetting the device", "delete the data folder `/var/lib/xnai-edge/data`", "delete"),
     "What kinds of files can the assistant read?":
-        ("Adding your documents", "text files, Markdown, HTML pages and PDF files", "PDF"),
+        ("Adding your documents", "Markdown, HTML pages and PDF files", "PDF"),
     "How do I remove a document?": ("Adding your documents", "`xnai-edge kb remove PATH`",
                                     "kb remove"),
     "Where are the models stored?": ("Models", "`/var/lib/xnai-edge/models`",
@@ -120,13 +120,9 @@ def test_short_sections_titled_like_the_question_are_answered(models_dir: Path, 
     assert answer["sources"][0]["path"] == "bundled://xnai-edge-manual.md"
 
 
-@pytest.mark.xfail(strict=True, reason="known answer-quality gap (as of 61b3870): 'Which file "
-                   "types can I add?' gets the right section but the wrong sentence ('Adding the "
-                   "same file again is instant...'); 'What file formats does it read?' gets 'I "
-                   "don't know'. Remove this marker when both name the file types.")
 @pytest.mark.parametrize("question", ["Which file types can I add?",
                                       "What file formats does it read?"])
-def test_known_gap_file_type_questions_name_the_types(models_dir: Path, manual_kb: Path,
+def test_file_type_questions_name_the_types(models_dir: Path, manual_kb: Path,
                                                      question: str) -> None:
     answer = ask_json(models_dir, manual_kb, question)
     assert "PDF" in str(answer["answer"]) and "Markdown" in str(answer["answer"]), answer
