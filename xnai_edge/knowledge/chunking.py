@@ -129,7 +129,13 @@ class _Packer:
                     continue
             else:
                 cut = (_sentence_cut(text, pos, pos + room, pos + room // 3)
-                       or _space_cut(text, pos, pos + room) or (pos + room, pos + room))
+                       or _space_cut(text, pos, pos + room))
+                if cut is None and self.buf:
+                    # The next word does not fit after the carried overlap: drop the overlap
+                    # rather than cut a word that fits in a chunk of its own.
+                    self.buf = ""
+                    continue
+                cut = cut or (pos + room, pos + room)
             self._append(sep, text[pos:cut[0]])
             pos, sep = cut[1], " "
             yield from self.flush(carry=True)
