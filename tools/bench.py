@@ -2,7 +2,8 @@
 
     .venv/bin/python tools/bench.py                 # everything (~25 min on 2 cores)
     .venv/bin/python tools/bench.py --quick         # smaller sizes, a smoke run (~4 min)
-    .venv/bin/python tools/bench.py --only scale --only ask
+    .venv/bin/python tools/bench.py --only scale --only ask   # others' numbers are kept
+    .venv/bin/python tools/bench.py --markdown              # results.json as Markdown tables
 
 Each benchmark runs in its own subprocess (so its peak RSS is its own) and prints one JSON object
 on stdout; progress goes to stderr.  Benchmarks report numbers; they never fail on time.  The
@@ -304,33 +305,33 @@ def show_rss(results: dict[str, Any]) -> str:
         if name == "meta" or not isinstance(r, dict):
             continue
         if name == "scale":
-            rows += [[f"scale {n}", x.get("peak_rss_mb"), x.get("wall_s"),
-                      x.get("loadavg_1m")] for n, x in r.items()]
+            rows += [[f"scale {n}", x.get("peak_rss_mb"), x.get("wall_s"), x.get("started"),
+                      x.get("git_commit"), x.get("loadavg_1m_before"), x.get("loadavg_1m")]
+                     for n, x in r.items()]
         else:
-            rows.append([name, r.get("peak_rss_mb"), r.get("wall_s"), r.get("loadavg_1m")])
-    return table("runs", ["benchmark", "peak RSS MB", "wall s", "load (1 min) after"], rows)
+            rows.append([name, r.get("peak_rss_mb"), r.get("wall_s"), r.get("started"),
+                         r.get("git_commit"), r.get("loadavg_1m_before"), r.get("loadavg_1m")])
+    return table("runs (load = 1-min load average, this benchmark included)",
+                 ["benchmark", "peak RSS MB", "wall s", "started", "commit", "load before",
+                  "load after"], rows)
 
 
 def markdown(results: dict[str, Any]) -> str:
     """The tables of a results.json as Markdown, for docs/benchmarks.md."""
     out: list[str] = []
-    for name in NAMES:
-        if name in results and "error" not in results[name]:
-            text = show(name, results).strip("\n")
-            blocks = text.split("\n== ")
-            for block in blocks:
-                lines = block.removeprefix("== ").split("\n")
-                out.append(f"**{lines[0]}**\n")
-                header, rule, *rows = lines[1:]
-                notes = [r for r in rows if r.startswith("   ")]
-                rows = [r for r in rows if not r.startswith("   ")]
-                widths = [len(c) for c in rule.split("  ")]
-                cut = [[line[sum(widths[:i]) + 2 * i:sum(widths[:i + 1]) + 2 * i].strip()
-                        for i in range(len(widths))] for line in (header, *rows)]
-                out.append("| " + " | ".join(cut[0]) + " |")
-                out.append("|" + "---|" * len(widths))
-                out += ["| " + " | ".join(c) + " |" for c in cut[1:]]
-                out += ["", *[n.strip() for n in notes], ""]
+    texts = [show(n, results) for n in NAMES if n in results and "error" not in results[n]]
+    blocks = [b for text in [*texts, show_rss(results)]
+              for b in text.strip("\n").split("\n== ")]
+    for block in blocks:
+        title, header, rule, *rows = block.removeprefix("== ").split("\n")
+        notes = [r.strip() for r in rows if r.startswith("   ")]
+        widths = [len(c) for c in rule.split("  ")]
+        cut = [[line[sum(widths[:i]) + 2 * i:sum(widths[:i + 1]) + 2 * i].strip()
+                for i in range(len(widths))]
+               for line in (header, *(r for r in rows if not r.startswith("   ")))]
+        out += [f"**{title}**\n", "| " + " | ".join(cut[0]) + " |", "|" + "---|" * len(widths)]
+        out += ["| " + " | ".join(c) + " |" for c in cut[1:]]
+        out += ["", *notes, ""]
     return "\n".join(out)
 
 
@@ -351,10 +352,15 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
         specs.append(([py, *cmd], results, name))
     for cmd, where, key in specs:
         log(f"running {' '.join(Path(c).name if '/' in c else c for c in cmd)}")
+        started = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        load_before = round(os.getloadavg()[0], 2)
         result, rss, wall = run_child(cmd)
         result.setdefault("peak_rss_mb", rss)
         result["wait4_peak_rss_mb"] = rss
         result["wall_s"] = wall
+        result["started"] = started
+        result["git_commit"] = machine()["git_commit"]
+        result["loadavg_1m_before"] = load_before
         result["loadavg_1m"] = round(os.getloadavg()[0], 2)
         where[key] = result
 
@@ -385,7 +391,12 @@ def main() -> int:
             set(chosen) & {"retrieval", "ask", "answer"}:
         log("no SQuAD knowledge base yet: it is built first (not timed as the ingest benchmark)")
     BENCH_DIR.mkdir(exist_ok=True)
-    results: dict[str, Any] = {"meta": {**machine(), "quick": args.quick}}
+    results: dict[str, Any] = {}
+    if args.only and args.out.exists():  # keep the other benchmarks' numbers
+        results = json.loads(args.out.read_text(encoding="utf-8"))
+        if results.get("meta", {}).get("quick") != args.quick:
+            results = {}
+    results["meta"] = {**machine(), "quick": args.quick}
     failed = []
     for name in NAMES:
         if name not in chosen:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -80,8 +81,8 @@ class Daemon:
                     await tg.start(self.monitor.run)
                     tg.start_soon(self._signals, tg.cancel_scope)
                     tg.start_soon(self._heartbeat)
-                    tg.start_soon(status_socket.serve, self.ctx.data_dir /
-                                  status_socket.SOCKET_NAME, self.status)
+                    await tg.start(status_socket.serve, self.ctx.data_dir /
+                                   status_socket.SOCKET_NAME, self.status)
                     self._set_state("ready")
                     self.notifier.ready(self.status_line())
                     tg.start_soon(self._manage_llm)
@@ -100,7 +101,7 @@ class Daemon:
                 self._set_state("stopping")
                 self.notifier.stopping("stopping")
                 if self.loop is not None and self.loop.state in ("thinking", "speaking"):
-                    self.loop.interrupt("shutdown")
+                    self.loop.interrupt("shutdown", log_cut=True)
                 scope.cancel()
                 return
 
@@ -198,6 +199,8 @@ class Daemon:
             self.notifier.status(self.status_line())
         elif isinstance(event, TierChanged):
             self.notifier.status(self.status_line())
+        elif isinstance(event, ErrorEvent):  # the journal: no sound card, a bad reload
+            print(f"error[{event.code}]: {event.message}", file=sys.stderr, flush=True)
         elif isinstance(event, AnswerEnd):
             self.last_interaction = {"question": event.question, "answer": event.answer,
                                      "sources": event.sources, "tier": event.tier,

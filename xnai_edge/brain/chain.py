@@ -14,8 +14,9 @@ the tier that actually produced it.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -31,6 +32,56 @@ from xnai_edge.events import Event
 OnSentence = Callable[[str], Awaitable[None]]
 
 
+class OneCallAtATime:
+    """The LLM for one call at a time, counting calls abandoned by a timeout or a barge-in.
+
+    llama.cpp is not re-entrant, and a call cut off by the breaker timeout runs on in its worker
+    thread until it returns by itself (the anyio limiter is released at once on abandon).  A
+    call that arrives while one is still inside fails at once with ``BackendError`` (a breaker
+    failure: a hung backend keeps its breaker open), and ``close`` while a call is inside frees
+    the model when that call returns, never under it.
+    """
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+        self.model_id = model.model_id
+        self._mutex = threading.Lock()
+        self._busy = False
+        self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        """A call is inside the model (perhaps one that was cut off and runs on)."""
+        return self._busy
+
+    def close(self) -> None:
+        with self._mutex:
+            self._closed = True
+            if self._busy:
+                return  # the call inside closes it when it returns
+        self.model.close()
+
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int,
+               temperature: float = 0.0, cancel: threading.Event | None = None,
+               ) -> Iterator[str]:
+        with self._mutex:
+            if self._closed:
+                raise BackendError("the LLM was unloaded", code="llm")
+            if self._busy:
+                raise BackendError("the LLM is still busy with a call that was cut off",
+                                   code="llm")
+            self._busy = True
+        try:
+            yield from self.model.stream(messages, max_tokens=max_tokens,
+                                         temperature=temperature, cancel=cancel)
+        finally:
+            with self._mutex:
+                self._busy = False
+                close = self._closed
+            if close:
+                self.model.close()
+
+
 class TieredAnswerer:
     def __init__(self, searcher: Searcher, config: Config, *, cache: AnswerCache,
                  change_id: Callable[[], Awaitable[int]], tier: Callable[[], int],
@@ -39,8 +90,18 @@ class TieredAnswerer:
         self._searcher, self._config, self._cache = searcher, config, cache
         self._change_id, self._tier, self._breakers = change_id, tier, breakers
         self._publish, self._clock = publish, clock
-        self.llm: ChatModel | None = None
-        """Set by whoever loads/unloads the model (tier 0-1 only when it is loaded)."""
+        self._llm: OneCallAtATime | None = None
+
+    @property
+    def llm(self) -> OneCallAtATime | None:
+        """Set by whoever loads/unloads the model (tier 0-1 only when it is loaded); it is
+        kept behind ``OneCallAtATime``, so close it through this attribute."""
+        return self._llm
+
+    @llm.setter
+    def llm(self, model: ChatModel | None) -> None:
+        self._llm = None if model is None else \
+            model if isinstance(model, OneCallAtATime) else OneCallAtATime(model)
 
     async def answer(self, question: str, on_sentence: OnSentence | None = None,
                      previous: tuple[str, str] | None = None) -> Answer:
@@ -76,8 +137,15 @@ class TieredAnswerer:
         except TimeoutError:
             breaker.record_failure(self._clock(), f"no answer within {timeout_s:g} s")
             return None
-        except (BackendError, KnowledgeError, OSError) as exc:
+        except _FAILURES as exc:
             breaker.record_failure(self._clock(), str(exc))
+            return None
+        except ExceptionGroup as group:
+            # The answerer runs the LLM in a task group: its failure arrives wrapped.
+            failure = _only_failure(group)
+            if failure is None:
+                raise
+            breaker.record_failure(self._clock(), str(failure))
             return None
         breaker.record_success(self._clock())
         return answer
@@ -97,6 +165,20 @@ class TieredAnswerer:
         if on_sentence is not None and answer.text:
             await on_sentence(answer.text)
         return answer
+
+
+_FAILURES = (BackendError, KnowledgeError, OSError)
+
+
+def _only_failure(group: ExceptionGroup[Exception]) -> Exception | None:
+    """The first backend failure in ``group`` if that is all it holds, else None."""
+    failures, rest = group.split(_FAILURES)
+    if failures is None or rest is not None:
+        return None
+    first: Exception = failures
+    while isinstance(first, ExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def _source_dicts(answer: Answer) -> list[dict[str, Any]]:

@@ -17,20 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.abc import SocketStream
+from anyio.abc import SocketStream, TaskStatus
 
 from xnai_edge.errors import XnaiError
 
 SOCKET_NAME = "daemon.sock"
 
 
-async def serve(path: Path, status: Callable[[], dict[str, Any]]) -> None:
+async def serve(path: Path, status: Callable[[], dict[str, Any]], *,
+                task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    """Answer on ``path`` until cancelled; ``await tg.start(serve, ...)`` returns once the
+    socket is listening."""
     path.unlink(missing_ok=True)
     old = os.umask(0o177)
     try:
         listener = await anyio.create_unix_listener(path)
     finally:
         os.umask(old)
+    task_status.started()
 
     async def handle(client: SocketStream) -> None:
         async with client:

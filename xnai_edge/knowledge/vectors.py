@@ -71,7 +71,8 @@ def _empty(count: int, hnsw_min_chunks: int) -> VectorIndex:
     if count >= hnsw_min_chunks:
         # fp16 vectors: half the memory of float32 at no measurable recall cost (scores of
         # unit vectors need ~3 significant digits), and no training pass.
-        inner = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16, HNSW_M,
+        inner = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16,  # type: ignore[arg-type]
+                                  HNSW_M,
                                   faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efSearch = 128
         inner.hnsw.efConstruction = 80

@@ -53,6 +53,10 @@ class _Turn:
 
     wake_score: float
     stamps: dict[str, float] = field(default_factory=dict)
+    transcript: str = ""
+    answer: Any = None
+    """The ``Answer`` once the answerer has returned it."""
+    said: list[str] = field(default_factory=list)
     busy_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
         ("stt", "retrieve", "llm_total", "tts_total"), 0.0))
 
@@ -114,14 +118,36 @@ class VoiceLoop:
         self._turn = _Turn(wake_score=score, stamps={"wake": self._now})
         self._start_listening()
 
-    def interrupt(self, reason: str) -> None:
-        """Stop speaking and cancel the answer in flight (wake word, `stop` command)."""
+    def interrupt(self, reason: str, *, log_cut: bool = False) -> None:
+        """Stop speaking and cancel the answer in flight (wake word, `stop` command).
+
+        ``log_cut`` (the daemon's shutdown): an interaction whose question was already heard
+        still ends with an ``AnswerEnd``, method "interrupted", holding what it had -- the
+        answer if the answerer had returned it (its tier and sources), else the sentences
+        already sent to speech (tier -1: not known yet).  A barge-in logs nothing: the user
+        dropped that question for a new one.
+        """
+        turn = self._turn if self._answer_scope is not None else None
+        if log_cut and turn is not None and turn.transcript:
+            self._publish_cut(turn)
         if self._answer_scope is not None:
             self._answer_scope.cancel()
             self._answer_scope = None
         self._timeline.stop()
         self._bus.publish(ev.Interrupted(audio_s=self._now, reason=reason))
         self._bus.publish(ev.OutputStopped(audio_s=self._now))
+
+    def _publish_cut(self, turn: _Turn) -> None:
+        answer = turn.answer
+        turn.stamps["interrupted"] = turn.stamps["done"] = self._now
+        self._bus.publish(ev.AnswerEnd(
+            question=turn.transcript,
+            answer=answer.text if answer is not None else " ".join(turn.said),
+            sources=[] if answer is None else [
+                {"title": s.title, "path": s.path, "chunk_id": s.chunk_id}
+                for s in answer.sources],
+            tier=-1 if answer is None else answer.tier, method="interrupted",
+            timings_ms=_timings(turn), stamps=dict(turn.stamps), wake_score=turn.wake_score))
 
     def _start_listening(self, state: str = "listening") -> None:
         settings = self.settings.segmenter
@@ -184,12 +210,14 @@ class VoiceLoop:
             turn.busy_ms["stt"] = (time.perf_counter() - start) * 1000
             turn.stamps["transcript"] = self._now
             self._bus.publish(ev.SttEnd(text=transcript.text, rejected=transcript.rejected))
+            turn.transcript = transcript.text
             if not transcript.text:
                 self._finish(scope, follow_up=False)
                 return
             answer = await self._answerer.answer(transcript.text,
                                                  on_sentence=lambda s: self._say(s, turn),
                                                  previous=self._previous)
+            turn.answer = answer
             for key in ("retrieve", "llm_total"):
                 turn.busy_ms[key] = answer.timings_ms.get(key, 0.0)
             if self.settings.speak_source and answer.sources and answer.method != "abstain":
@@ -211,6 +239,7 @@ class VoiceLoop:
     async def _say(self, sentence: str, turn: _Turn) -> None:
         """Synthesise clause by clause: the first clause plays while the rest is made."""
         turn.stamps.setdefault("first_token", self._now)
+        turn.said.append(sentence)
         self._bus.publish(ev.TtsStart(sentence=sentence))
         for part in clauses(sentence):
             start = time.perf_counter()
