@@ -193,7 +193,7 @@ async def latency(args: argparse.Namespace, ctx: Any, backends: Any) -> dict[str
         "loop_sample": loop[0] if loop else None,
         "naive": {k: ms_stats([r[k] for r in naive]) for k in keys},
         "naive_sample": naive[0] if naive else None,
-        "naive_llm_tokens": statistics.median([r["llm_tokens"] for r in naive]),
+        "naive_llm_tokens": int(statistics.median([r["llm_tokens"] for r in naive])),
         "llm_question": {"question": LLM_QUESTION, "runs": len(llm_path),
                          "methods": sorted({r["method"] for r in llm_path}),
                          **{k: ms_stats([r[k] for r in llm_path]) for k in keys}},
@@ -455,7 +455,12 @@ def append_docs(r: dict[str, Any], text: str) -> bool:
         "\"idle CPU %\" = what the process burns in the 2 s after an answer with nothing to "
         "do.\n\n"
         f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), commit {m['git_commit']}, "
-        f"load average at start {m['loadavg_start']}.\n\n```" + text + "\n```\n")
+        f"1-minute load average {m['loadavg_start'][0]} at the start and "
+        f"{m.get('loadavg_end', ['?'])[0]} at the end."
+        + (" The machine was busy with other work (load above the core count): compare the "
+           "columns of one table, measured side by side, rather than the absolute numbers."
+           if m["loadavg_start"][0] > (m["cores"] or 1) else "")
+        + "\n\n```" + text + "\n```\n")
     # Only the Voice section is ours: replace it if an earlier run wrote it, else append.
     current = docs.read_text(encoding="utf-8")
     start = current.find("\n\n## Voice\n")
@@ -480,8 +485,17 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "voice.json")
     p.add_argument("--no-docs", action="store_true")
     p.add_argument("--models-dir", type=Path)
+    p.add_argument("--report", action="store_true",
+                   help="only print (and put in the docs) the results already in --out")
     p.add_argument("--llm-worker", type=int, metavar="THREADS", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.report:
+        saved: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8"))
+        text = tables(saved)
+        print(text)
+        if not args.no_docs and append_docs(saved, text):
+            log("wrote the Voice section of docs/benchmarks.md")
+        return 0
 
     from xnai_edge import paths
 
