@@ -205,7 +205,7 @@ def whisper_only(store: ModelStore) -> Transcriber:
 def test_speech_with_silence_around_it_is_kept(stt: Transcriber) -> None:
     row = next((r for r in RECORDINGS if r["path"] == "goforward.wav"), None)
     if row is None:
-        pytest.skip("no goforward.wav")
+        pytest.skip(reason="no goforward.wav")
     audio = np.concatenate([silence(1.5), read_wav(SPEECH / row["path"]), silence(1.5)])
     assert "forward" in stt.transcribe(audio).text.lower()
 

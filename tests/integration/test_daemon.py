@@ -399,7 +399,7 @@ def test_without_a_sound_card_the_daemon_reports_no_audio_and_keeps_running(
         start: Callable[..., Daemon]) -> None:
     if Path("/proc/asound/cards").is_file() and \
             "no soundcards" not in Path("/proc/asound/cards").read_text():
-        pytest.skip("this machine has a sound card")
+        pytest.skip(reason="this machine has a sound card")
     d = start("default", "default")
     assert d.notify.wait("READY", timeout_s=START_S) == ["1"]
     status = d.wait_status(lambda s: s["state"] == "no-audio", 60, "state no-audio")

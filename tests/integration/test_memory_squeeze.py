@@ -63,12 +63,12 @@ def fs_type(path: Path) -> str:
 def make_child(name: str) -> tuple[Path, Path, int]:
     """Create the limited child group: (its dir, the file to write a pid to, version)."""
     if os.geteuid() != 0:
-        pytest.skip("creating a memory cgroup needs root")
+        pytest.skip(reason="creating a memory cgroup needs root")
     if not Path("/proc/pressure/memory").exists():
-        pytest.skip("kernel without PSI (/proc/pressure/memory missing; boot with psi=1)")
+        pytest.skip(reason="kernel without PSI (/proc/pressure/memory missing; boot with psi=1)")
     own = find_cgroup()
     if own is None:
-        pytest.skip("this process is in no memory cgroup (no memory controller mounted)")
+        pytest.skip(reason="this process is in no memory cgroup (no memory controller mounted)")
     parent, version = own
     child = parent / name
     try:
@@ -89,7 +89,7 @@ def make_child(name: str) -> tuple[Path, Path, int]:
     except OSError as exc:
         with contextlib.suppress(OSError):
             child.rmdir()
-        pytest.skip(f"cannot create a cgroup v{version} memory child of {parent}: {exc} "
+        pytest.skip(reason=f"cannot create a cgroup v{version} memory child of {parent}: {exc} "
                     "(read-only cgroupfs, no delegation, or the v2 no-internal-processes rule)")
 
 
@@ -116,10 +116,10 @@ def oom_kills(child: Path, version: int) -> int:
 @pytest.fixture
 def big_file(tmp_path: Path) -> Iterator[Path]:
     if fs_type(tmp_path) in ("tmpfs", "ramfs", ""):
-        pytest.skip(f"{tmp_path} is not on a disk-backed filesystem: its pages cannot be "
+        pytest.skip(reason=f"{tmp_path} is not on a disk-backed filesystem: its pages cannot be "
                     "reclaimed, so re-reading it would not squeeze")
     if shutil.disk_usage(tmp_path).free < (FILE_MB + 200) * MIB:
-        pytest.skip(f"less than {FILE_MB + 200} MiB free in {tmp_path}")
+        pytest.skip(reason=f"less than {FILE_MB + 200} MiB free in {tmp_path}")
     path = tmp_path / "squeeze.bin"
     block = os.urandom(MIB)
     try:
@@ -141,7 +141,8 @@ def test_a_real_squeeze_moves_the_tier_down(big_file: Path) -> None:
     reader = MemoryReader(MemoryPaths())  # the real /proc and own cgroup
     while (before := reader.read().psi_some_avg10 or 0.0) >= CALM_PCT:
         if time.monotonic() - start > CALM_WAIT_S:
-            pytest.skip(f"the machine is already under memory pressure (some avg10 {before}%)")
+            pytest.skip(reason="the machine is already under memory pressure "
+                               f"(some avg10 {before}%)")
         time.sleep(1)
     child_dir, procs, version = make_child(f"xnai-squeeze-{os.getpid()}")
     squeezer: subprocess.Popen[str] | None = None

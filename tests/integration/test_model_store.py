@@ -290,7 +290,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mnt.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
                       capture_output=True, check=False).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
+        pytest.skip(reason="cannot mount a small tmpfs here (needs root)")
     try:
         yield mnt
     finally:

@@ -334,7 +334,7 @@ def test_noise_after_the_wake_word_gives_no_transcript(
 def test_some_noise_reached_the_transcriber_and_was_rejected(reached_stt: list[str]) -> None:
     """The clips above exercised the STT gate inside the loop, not only the VAD."""
     if len(reached_stt) == 0:
-        pytest.skip("run together with test_noise_after_the_wake_word_gives_no_transcript")
+        pytest.skip(reason="run together with test_noise_after_the_wake_word_gives_no_transcript")
     assert {"music 90 bpm loud", "syllable-rate babble"} & set(reached_stt)
 
 

@@ -57,7 +57,7 @@ def test_no_file_means_the_defaults() -> None:
 def test_default_toml_if_present_loads_to_exactly_the_defaults() -> None:
     default = REPO / "config" / "default.toml"
     if not default.exists():
-        pytest.skip("config/default.toml not written yet")
+        pytest.skip(reason="config/default.toml not written yet")
     assert load_config(default) == Config()
 
 
