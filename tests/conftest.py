@@ -13,7 +13,8 @@ import pytest
 from xnai_edge import paths
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+TEST_DATA = REPO / "tests" / "data"
+"""Everything the tests read (licences in tests/data/LICENSES.md); nothing outside the repo."""
 CLI = [sys.executable, "-m", "xnai_edge.cli"]
 
 

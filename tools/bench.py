@@ -30,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
-SQUAD = ROOT.parent / "shared" / "data" / "squad-dev"
+SQUAD = ROOT / "tests" / "data" / "squad-dev"
 TOOLS = ROOT / "tools"
 
 

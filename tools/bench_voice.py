@@ -44,7 +44,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SPEECH = ROOT.parent / "shared" / "data" / "speech"
+SPEECH = ROOT / "tests" / "data" / "speech"
 NO_WAKE = ["librivox/sense_and_sensibility_01_austen_64kb-0870.wav", "goforward.wav",
            "input_2_16k.wav", "librivox/sense_and_sensibility_01_austen_64kb-0880.wav"]
 DEMO_QUESTION = "What is your wake word?"

@@ -5,7 +5,7 @@
 
 Backends load one after another in this process; "rss_mb" is the growth of resident memory that
 loading one (imports included) caused.  Real-time factor = compute seconds / audio seconds
-(< 1 is faster than real time).  Speech is the shared recordings (../shared/data/speech) plus
+(< 1 is faster than real time).  Speech is the shared recordings (tests/data/speech) plus
 Piper-made sentences; non-speech clips come from tests/audio_fixtures.py.  Prints one JSON object
 on stdout (progress on stderr); never fails on time.
 """
@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-SPEECH = ROOT.parent / "shared" / "data" / "speech"
+SPEECH = ROOT / "tests" / "data" / "speech"
 T = TypeVar("T")
 
 import audio_fixtures as af  # noqa: E402

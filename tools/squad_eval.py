@@ -1,4 +1,4 @@
-"""Retrieval and answer quality on SQuAD v1.1 dev (../shared/data/squad-dev), with timings.
+"""Retrieval and answer quality on SQuAD v1.1 dev (tests/data/squad-dev), with timings.
 
     .venv/bin/python tools/squad_eval.py retrieval --questions 1000
     .venv/bin/python tools/squad_eval.py answer --questions 300
@@ -32,7 +32,7 @@ from xnai_edge.knowledge.base import KnowledgeBase  # noqa: E402
 from xnai_edge.knowledge.fusion import reciprocal_rank_fusion  # noqa: E402
 from xnai_edge.knowledge.text import fts_query  # noqa: E402
 
-SQUAD = ROOT.parent / "shared" / "data" / "squad-dev"
+SQUAD = ROOT / "tests" / "data" / "squad-dev"
 
 
 def load_jsonl(path: Path) -> list[dict[str, object]]:

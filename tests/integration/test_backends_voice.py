@@ -18,7 +18,7 @@ from xnai_edge.backends.vad import WINDOW, VoiceActivity
 from xnai_edge.backends.wake import WakeDetector
 from xnai_edge.modelstore import ModelStore
 
-SPEECH = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech"
+SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech"
 pytestmark = pytest.mark.slow
 
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import CLI, SHARED, CliRunner
+from conftest import CLI, TEST_DATA, CliRunner
 
 INSTALL = "xnai-edge models install --set tiny"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root (CI runs as root)")
@@ -229,7 +229,7 @@ def test_read_only_data_dir(cli: CliRunner, tmp_path: Path, data_dir: Path) -> N
 
 def bulk_text(seed: int) -> str:
     """~150 KB of real prose, repeated (the embedding cache keeps it quick)."""
-    lines = (SHARED / "data" / "squad-dev" / "passages.jsonl").read_text(
+    lines = (TEST_DATA / "squad-dev" / "passages.jsonl").read_text(
         encoding="utf-8").splitlines()
     passages = [json.loads(line)["text"] for line in lines[100 + 8 * seed: 108 + 8 * seed]]
     return ("\n\n".join(passages) + "\n\n") * 20
@@ -305,7 +305,7 @@ def test_a_200_mb_text_file_ingests_with_bounded_memory(models_dir: Path, tmp_pa
     LIMIT_MB and fails above CEILING_MB.
     """
     big = tmp_path / "big.txt"
-    lines = (SHARED / "data" / "squad-dev" / "passages.jsonl").read_text(
+    lines = (TEST_DATA / "squad-dev" / "passages.jsonl").read_text(
         encoding="utf-8").splitlines()
     block = ("\n\n".join(json.loads(line)["text"] for line in lines[:8]) + "\n\n").encode()
     with big.open("wb") as f:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import CLI, SHARED
+from conftest import CLI, TEST_DATA
 
 TRIALS_PER_MODE = 8  # 16 kills in all
 SEED = 20240613
@@ -46,7 +46,7 @@ Chunks = dict[str, tuple[str, list[str]]]  # path -> (sha256 of the file, chunk 
 
 
 def passages() -> list[dict[str, str]]:
-    with (SHARED / "data" / "squad-dev" / "passages.jsonl").open(encoding="utf-8") as f:
+    with (TEST_DATA / "squad-dev" / "passages.jsonl").open(encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import CLI, SHARED
+from conftest import CLI, TEST_DATA
 
-SQUAD = SHARED / "data" / "squad-dev"
+SQUAD = TEST_DATA / "squad-dev"
 QUESTIONS = 300
 K = 5
 

@@ -38,7 +38,7 @@ from xnai_edge.knowledge.store import KnowledgeStore
 from xnai_edge.voice.pacing import paced
 from xnai_edge.voice.session import ListenResult, VoiceBackends, run_voice
 
-SPEECH = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech"
+SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech"
 NO_WAKE = ["librivox/sense_and_sensibility_01_austen_64kb-0870.wav", "goforward.wav",
            "input_2_16k.wav"]
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from xnai_edge.backends.stt import DECODE_OPTIONS, Transcriber
 from xnai_edge.backends.vad import VoiceActivity
 from xnai_edge.modelstore import ModelStore
 
-SPEECH = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech"
+SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech"
 MANIFEST = SPEECH / "manifest.tsv"
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not MANIFEST.is_file(), reason=f"no {MANIFEST}")]
