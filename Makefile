@@ -5,8 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: compilers for llama-cpp-python, PortAudio for sounddevice, sqlite3 CLI for
-# poking at the knowledge base, systemd for `systemd-analyze verify` in tests.
-APT_PACKAGES := build-essential cmake python3-venv python3-dev libportaudio2 sqlite3 procps systemd
+# poking at the knowledge base, systemd for `systemd-analyze verify` in tests; Mosquitto (a real
+# broker started by the MQTT tests), openssl (their TLS CA), Chromium + ChromeDriver (the status
+# page in a real headless browser).
+APT_PACKAGES := build-essential cmake python3-venv python3-dev libportaudio2 sqlite3 procps systemd \
+                mosquitto mosquitto-clients openssl chromium chromium-driver
 
 .PHONY: help system-deps install demo test test-fast bench lint lock clean
 

@@ -253,6 +253,62 @@ class BreakersConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """Home Assistant over MQTT: discovery, availability, state, commands (docs/home-assistant.md).
+
+    Off by default: nothing talks to the network until the owner names a broker."""
+
+    enabled: bool = _opt(False, "Connect to an MQTT broker and appear in Home Assistant.")
+    host: str = _opt("localhost", "Broker host name or address.")
+    port: int = _opt(1883, "Broker port (8883 is usual with TLS).", min=1, max=65535)
+    tls_ca_file: str = _opt("", "CA certificate file (PEM) to verify the broker with; '' = no "
+                            "TLS.")
+    tls_cert_file: str = _opt("", "Client certificate (PEM) for brokers that ask for one; '' = "
+                              "none.")
+    tls_key_file: str = _opt("", "Private key of the client certificate; '' = none.")
+    username: str = _opt("", "User name on the broker; '' = anonymous.")
+    password_file: str = _opt("", "File holding the broker password (a trailing newline is "
+                              "dropped); '' = the systemd credential 'mqtt-password' in "
+                              "$CREDENTIALS_DIRECTORY if there is one, else no password.")
+    discovery_prefix: str = _opt("homeassistant", "Home Assistant's MQTT discovery prefix.")
+    base_topic: str = _opt("", "Topic under which the device publishes; '' = "
+                           "'xnai-edge/<device_id>'.")
+    device_name: str = _opt("xnai-edge", "Device name shown in Home Assistant; entity ids are "
+                            "<component>.<device_name>_<object_id>.")
+    keepalive_s: int = _opt(30, "MQTT keepalive; the broker declares the device offline after "
+                            "1.5 times this without a word.", min=5, max=3600)
+    state_interval_s: float = _opt(5.0, "Least seconds between two state publications (a "
+                                   "change sooner is sent when the interval is over).",
+                                   min=0.1, max=3600.0)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The local status page, HTTP API and Prometheus /metrics (docs/web.md)."""
+
+    enabled: bool = _opt(True, "Serve the status page, the API and /metrics.")
+    bind: str = _opt("0.0.0.0", "Address to listen on: 0.0.0.0 (every interface: the "
+                     "appliance), 127.0.0.1 (this machine only: development).")
+    port: int = _opt(8080, "TCP port (0 = any free port, written to the status).", min=0,
+                     max=65535)
+    max_upload_mb: int = _opt(64, "Largest document upload in MiB; larger ones get 413.", min=1,
+                              max=100000)
+
+
+@dataclass(frozen=True)
+class WyomingConfig:
+    """The Wyoming server: Home Assistant's Assist uses our wake word, STT and TTS.
+
+    Off by default: the protocol has no authentication, so the owner turns it on knowingly."""
+
+    enabled: bool = _opt(False, "Serve the Wyoming protocol (wake word, speech to text, text to "
+                         "speech) to Home Assistant.")
+    host: str = _opt("0.0.0.0", "Address to listen on.")
+    port: int = _opt(10700, "TCP port (0 = any free port).", min=0, max=65535)
+    zeroconf: bool = _opt(False, "Announce the server on the LAN as _wyoming._tcp (mDNS).")
+
+
+@dataclass(frozen=True)
 class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
@@ -267,6 +323,9 @@ class Config:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     tiers: TiersConfig = field(default_factory=TiersConfig)
     breakers: BreakersConfig = field(default_factory=BreakersConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    wyoming: WyomingConfig = field(default_factory=WyomingConfig)
 
 
 def sections() -> dict[str, type[Any]]:

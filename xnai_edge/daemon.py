@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from xnai_edge.backends import registry
 from xnai_edge.brain.answer_cache import AnswerCache
@@ -31,17 +32,19 @@ from xnai_edge.brain.chain import TieredAnswerer
 from xnai_edge.bus import EventBus
 from xnai_edge.config import load_config
 from xnai_edge.context import AppContext
+from xnai_edge.control import Controls
 from xnai_edge.errors import XnaiError
 from xnai_edge.events import AnswerEnd, ErrorEvent, Event, StateChanged, TierChanged
 from xnai_edge.health import status_socket
 from xnai_edge.health.monitor import MemoryMonitor
 from xnai_edge.health.notify import Notifier, watchdog_interval
 from xnai_edge.health.tiers import check_fit
+from xnai_edge.identity import device_id
 from xnai_edge.knowledge.base import KnowledgeBase
 from xnai_edge.voice.audio_io import open_sink, open_source
 from xnai_edge.voice.interaction_log import run_interaction_log
 from xnai_edge.voice.loop import VoiceLoop
-from xnai_edge.voice.session import loop_settings
+from xnai_edge.voice.session import VoiceBackends, loop_settings
 
 BACKENDS = ("stt", "embed", "llm", "tts")
 
@@ -61,6 +64,11 @@ class Daemon:
         self.loop: VoiceLoop | None = None
         self.kb: KnowledgeBase | None = None
         self.chain: TieredAnswerer | None = None
+        self.controls: Controls | None = None
+        self.model_limiter = anyio.CapacityLimiter(1)
+        """One voice-model call at a time, shared by the voice loop and the Wyoming server."""
+        self._voice_backends: VoiceBackends | None = None
+        self._voice_lock = anyio.Lock()
         self.bus.add_listener(self._on_event)
 
     # ------------------------------------------------------------------ lifecycle
@@ -75,6 +83,10 @@ class Daemon:
                 kb, self.ctx.config, cache=AnswerCache(kb.store), change_id=kb.store.change_id,
                 tier=lambda: self.monitor.tier, breakers=self.breakers,
                 publish=self.bus.publish)
+            self.controls = Controls(
+                bus=self.bus, data_dir=self.ctx.data_dir, kb=kb, answerer=self.chain,
+                status=self.status, voice_backends=self.voice_backends,
+                model_limiter=self.model_limiter, device_id=device_id(self.ctx.data_dir))
             async with anyio.create_task_group() as outer:
                 outer.start_soon(run_interaction_log, self.bus, kb.store)
                 async with anyio.create_task_group() as tg:
@@ -82,7 +94,8 @@ class Daemon:
                     tg.start_soon(self._signals, tg.cancel_scope)
                     tg.start_soon(self._heartbeat)
                     await tg.start(status_socket.serve, self.ctx.data_dir /
-                                   status_socket.SOCKET_NAME, self.status)
+                                   status_socket.SOCKET_NAME, self.controls.status)
+                    await self._start_interfaces(tg, self.controls)
                     self._set_state("ready")
                     self.notifier.ready(self.status_line())
                     tg.start_soon(self._manage_llm)
@@ -91,6 +104,20 @@ class Daemon:
         (self.ctx.data_dir / status_socket.SOCKET_NAME).unlink(missing_ok=True)
         self.notifier.stopping("stopped")
         return 0
+
+    async def _start_interfaces(self, tg: TaskGroup, controls: Controls) -> None:
+        """MQTT, the status page and Wyoming: one ``tg.start`` each (DESIGN §9), before READY,
+        each given the ``Controls`` and its own config section, never the Daemon."""
+        config = self.ctx.config
+        del tg, controls, config  # the interfaces add their start calls here
+
+    async def voice_backends(self) -> VoiceBackends:
+        """Wake, VAD, STT and TTS, loaded once on first use (the voice loop or Wyoming)."""
+        async with self._voice_lock:
+            if self._voice_backends is None:
+                self._voice_backends = await VoiceBackends.load(self.ctx, llm=False)
+                self.models.update(dict.fromkeys(("wake", "vad", "stt", "tts"), "loaded"))
+            return self._voice_backends
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
@@ -162,14 +189,12 @@ class Daemon:
         """Run the voice loop on the configured input; without a sound card, retry now and
         then and keep everything else running."""
         from xnai_edge.audio.error import AudioError
-        from xnai_edge.voice.session import VoiceBackends
 
-        assert self.chain is not None
+        assert self.chain is not None and self.controls is not None
         if self.ctx.config.audio.input == "none":
             self._set_state("no-audio")
             return
-        backends = await VoiceBackends.load(self.ctx, llm=False)
-        self.models.update(dict.fromkeys(("wake", "vad", "stt", "tts"), "loaded"))
+        backends = await self.voice_backends()
         announced = False
         while True:
             try:
@@ -184,10 +209,14 @@ class Daemon:
                 continue
             self.loop = VoiceLoop(wake=backends.wake, vad=backends.vad, stt=backends.stt,
                                   answerer=self.chain, tts=backends.tts, sink=sink,
-                                  bus=self.bus, settings=loop_settings(self.ctx))
+                                  bus=self.bus, settings=loop_settings(self.ctx),
+                                  limiter=self.model_limiter)
+            self.loop.muted = self.controls.muted
+            self.controls.loop = self.loop
             try:
                 await self.loop.run(source)
             finally:
+                self.controls.loop = None
                 sink.close()
             self._set_state("input-ended")
             return  # a WAV input plays once

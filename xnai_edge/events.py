@@ -116,6 +116,24 @@ class AnswerEnd(Event):
     stamps: dict[str, float]
     """Stage timestamps (wake, speech_end, transcript, first_token, first_audio, done)."""
     wake_score: float = 0.0
+    origin: str = "voice"
+    """Who asked: "voice" (the microphone), or the interface a typed question came from
+    ("mqtt", "web", "api", ...)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MuteChanged(Event):
+    TYPE: ClassVar[str] = "mute-changed"
+    muted: bool
+    origin: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnowledgeChanged(Event):
+    TYPE: ClassVar[str] = "knowledge-changed"
+    documents: int
+    chunks: int
+    reason: str  # "added <path>", "removed <path>", "reindexed"
 
 
 @dataclass(frozen=True, kw_only=True)

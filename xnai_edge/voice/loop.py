@@ -80,6 +80,9 @@ class VoiceLoop:
         self._drained = anyio.Event()
         self._previous: tuple[str, str] | None = None
         self._tg: Any = None
+        self.muted = False
+        """Microphone muted (switch on MQTT / the page): no wake word, no listening; output
+        (answers to typed questions, announcements) still plays."""
 
     # ------------------------------------------------------------------ input side
     async def run(self, source: AsyncIterable[AudioChunk]) -> None:
@@ -101,6 +104,11 @@ class VoiceLoop:
 
     def _on_chunk(self, chunk: AudioChunk) -> None:
         self._now = chunk.start + chunk.duration
+        if self.muted:
+            if self.state in ("listening", "follow-up"):
+                self._set_state("idle")
+            self._play(chunk.duration)
+            return
         score = self._wake.process(chunk)
         if score >= self.settings.wake_threshold and self._now - self._last_wake >= \
                 self.settings.wake_cooldown_s:
@@ -214,27 +222,87 @@ class VoiceLoop:
             if not transcript.text:
                 self._finish(scope, follow_up=False)
                 return
-            answer = await self._answerer.answer(transcript.text,
-                                                 on_sentence=lambda s: self._say(s, turn),
-                                                 previous=self._previous)
-            turn.answer = answer
-            for key in ("retrieve", "llm_total"):
-                turn.busy_ms[key] = answer.timings_ms.get(key, 0.0)
-            if self.settings.speak_source and answer.sources and answer.method != "abstain":
-                await self._say(f"Source: {answer.sources[0].title}.", turn)
-            turn.stamps.setdefault("first_token", turn.stamps["transcript"])
-            if self._timeline.speaking:
-                self._drained = anyio.Event()
-                await self._drained.wait()  # set by _play when the last sample has played
-            turn.stamps["done"] = self._now
-            self._previous = (transcript.text, answer.text)
-            self._bus.publish(ev.AnswerEnd(
-                question=transcript.text, answer=answer.text,
-                sources=[{"title": s.title, "path": s.path, "chunk_id": s.chunk_id}
-                         for s in answer.sources],
-                tier=answer.tier, method=answer.method, timings_ms=_timings(turn),
-                stamps=dict(turn.stamps), wake_score=turn.wake_score))
-            self._finish(scope, follow_up=True)
+            await self._respond(transcript.text, turn, scope, origin="voice")
+
+    async def _respond(self, question: str, turn: _Turn, scope: anyio.CancelScope, *,
+                       origin: str) -> None:
+        """Answer ``question`` and speak it (inside ``scope``, which a barge-in cancels)."""
+        answer = await self._answerer.answer(question,
+                                             on_sentence=lambda s: self._say(s, turn),
+                                             previous=self._previous)
+        turn.answer = answer
+        for key in ("retrieve", "llm_total"):
+            turn.busy_ms[key] = answer.timings_ms.get(key, 0.0)
+        if self.settings.speak_source and answer.sources and answer.method != "abstain":
+            await self._say(f"Source: {answer.sources[0].title}.", turn)
+        turn.stamps.setdefault("first_token", turn.stamps["transcript"])
+        await self._drain()
+        turn.stamps["done"] = self._now
+        self._previous = (question, answer.text)
+        self._bus.publish(ev.AnswerEnd(
+            question=question, answer=answer.text,
+            sources=[{"title": s.title, "path": s.path, "chunk_id": s.chunk_id}
+                     for s in answer.sources],
+            tier=answer.tier, method=answer.method, timings_ms=_timings(turn),
+            stamps=dict(turn.stamps), wake_score=turn.wake_score, origin=origin))
+        self._finish(scope, follow_up=origin == "voice")
+
+    async def _drain(self) -> None:
+        if self._timeline.speaking:
+            self._drained = anyio.Event()
+            await self._drained.wait()  # set by _play when the last sample has played
+
+    # ------------------------------------------------------------ typed input
+    def can_take_text(self) -> bool:
+        """True when a typed question can be spoken now (nothing heard or said in flight)."""
+        return self._tg is not None and self._answer_scope is None and \
+            self.state in ("idle", "follow-up")
+
+    async def ask_text(self, question: str, *, origin: str) -> Any:
+        """A typed question (MQTT, the page): answered and spoken like a heard one.
+
+        Returns the ``Answer``, or None if it was cut (wake word, stop command) before the
+        answerer returned.  Call only when ``can_take_text()``.
+        """
+        now = self._now
+        turn = _Turn(wake_score=0.0, stamps={"wake": now, "speech_end": now, "transcript": now},
+                     transcript=question)
+        scope = anyio.CancelScope()
+        self._turn, self._answer_scope = turn, scope
+        self._set_state("thinking")
+        finished = anyio.Event()
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await self._respond(question, turn, scope, origin=origin)
+            finally:
+                finished.set()
+
+        self._tg.start_soon(run)
+        await finished.wait()
+        return turn.answer
+
+    async def say_text(self, text: str) -> None:
+        """Speak ``text`` (an announcement): now if the loop is free, else after what it says.
+
+        The `stop` command and the wake word cut it like any answer."""
+        if self._answer_scope is not None:  # an answer is in flight: queue behind it
+            for part in clauses(text):
+                self._timeline.enqueue(await anyio.to_thread.run_sync(
+                    self._tts.synthesize, part, limiter=self._limiter))
+            return
+        scope = anyio.CancelScope()
+        self._answer_scope = scope
+        with scope:
+            for part in clauses(text):
+                audio = await anyio.to_thread.run_sync(self._tts.synthesize, part,
+                                                       limiter=self._limiter,
+                                                       abandon_on_cancel=True)
+                self._timeline.enqueue(audio)
+                self._set_state("speaking")
+            await self._drain()
+        self._finish(scope, follow_up=False)
 
     async def _say(self, sentence: str, turn: _Turn) -> None:
         """Synthesise clause by clause: the first clause plays while the rest is made."""
