@@ -280,6 +280,10 @@ class MqttConfig:
     state_interval_s: float = _opt(5.0, "Least seconds between two state publications (a "
                                    "change sooner is sent when the interval is over).",
                                    min=0.1, max=3600.0)
+    reconnect_max_s: float = _opt(30.0, "Longest wait between two connection attempts (the "
+                                  "wait doubles from 1 s up to this).", min=1.0, max=3600.0)
+    status_page_url: str = _opt("", "Link from the device in Home Assistant to its status "
+                                "page; '' = http://<host name>:<[web] port>/.")
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,10 @@ class Daemon:
         """MQTT, the status page and Wyoming: one ``tg.start`` each (DESIGN §9), before READY,
         each given the ``Controls`` and its own config section, never the Daemon."""
         config = self.ctx.config
-        del tg, controls, config  # the interfaces add their start calls here
+        if config.mqtt.enabled:  # Home Assistant over MQTT (docs/home-assistant.md)
+            from xnai_edge.mqtt import serve as serve_mqtt
+
+            await tg.start(serve_mqtt, controls, config.mqtt)
 
     async def voice_backends(self) -> VoiceBackends:
         """Wake, VAD, STT and TTS, loaded once on first use (the voice loop or Wyoming)."""
