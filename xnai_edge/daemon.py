@@ -113,6 +113,14 @@ class Daemon:
             from xnai_edge.mqtt import serve as serve_mqtt
 
             await tg.start(serve_mqtt, controls, config.mqtt)
+        if config.wyoming.enabled:
+            from xnai_edge.wyoming import serve as serve_wyoming
+
+            await tg.start(serve_wyoming, controls, config.wyoming, self.ctx)
+        if config.web.enabled:  # the status page, API and /metrics (docs/web.md)
+            from xnai_edge.web import serve as serve_web
+
+            await tg.start(serve_web, controls, config.web, lambda: self.ctx)
 
     async def voice_backends(self) -> VoiceBackends:
         """Wake, VAD, STT and TTS, loaded once on first use (the voice loop or Wyoming)."""

@@ -18,6 +18,7 @@ first five scores after a reset are 0.  The threshold is the caller's decision.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,14 @@ class WakeDetector:
         self._pending = np.zeros(0, dtype=np.float32)
         self._mels, self._features = (a.copy() for a in self._initial)
         self._hops = 0
+
+    def fresh(self) -> WakeDetector:
+        """A detector with its own streaming state over the SAME loaded ONNX sessions (their
+        ``run`` is thread-safe): one per Wyoming client, a few KB each, no second copy of the
+        weights, and the voice loop's state is never touched."""
+        other = copy.copy(self)
+        other.reset()
+        return other
 
     def process(self, chunk: AudioChunk) -> float:
         """The highest score among the 80 ms hops this chunk completes (0.0 if none)."""
