@@ -11,13 +11,20 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential cmake python3-venv python3-dev libportaudio2 sqlite3 procps systemd \
                 mosquitto mosquitto-clients openssl chromium chromium-driver
 
-.PHONY: help system-deps install demo test test-fast bench lint lock clean
+# The disk image (make image / image-test only; `make test` never installs these).
+IMAGE_APT_PACKAGES := mmdebstrap dosfstools mtools fdisk e2fsprogs zstd bmap-tools binutils
+IMAGE_TEST_APT_PACKAGES := qemu-system-x86 ovmf fdisk e2fsprogs systemd
+IMAGE := build/xnai-edge-amd64.img
+
+.PHONY: help system-deps install demo test test-fast bench lint lock clean image image-test
 
 help:
 	@echo "make demo   - set everything up and answer a few questions from the bundled manual"
 	@echo "make test   - set everything up and run the whole test suite"
 	@echo "make bench  - print retrieval, ingest and answer benchmarks"
 	@echo "make lint   - ruff + mypy"
+	@echo "make image - build $(IMAGE) (+ .zst, .bmap): the flashable appliance, docs/image.md"
+	@echo "make image-test - boot it in QEMU, check READY, /healthz and the first boot"
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -61,3 +68,22 @@ lock: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench
+
+# Debian packages for the image targets, installed only by them.
+define apt_ensure
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+endef
+
+image: install
+	$(call apt_ensure,$(IMAGE_APT_PACKAGES))
+	$(SUDO) bash image/build.sh
+
+image-test: install
+	$(call apt_ensure,$(IMAGE_TEST_APT_PACKAGES))
+	@[ -f $(IMAGE) ] || $(MAKE) image
+	$(SUDO) python3 image/qemu_test.py --image $(IMAGE)

@@ -25,6 +25,12 @@ HOST_PY="${IMAGE_HOST_PYTHON:-$REPO/.venv/bin/python}"
 . "$REPO/image/layout.sh"
 
 t0=$(date +%s)
+# mmdebstrap sometimes leaves the root's /sys mounted ("target is busy"): lazily unmount
+# whatever is still mounted under $1 before the tree is copied into ext4 or deleted.
+unmount_under() {
+    awk -v d="$1" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/mounts | sort -r |
+        while read -r m; do umount -l "$m"; done
+}
 step() { echo "== image: $* ($(( $(date +%s) - t0 )) s)"; }
 die() { echo "error[image]: $*" >&2; exit 1; }
 
@@ -38,7 +44,8 @@ avail_mb=$(df -Pm "$REPO" | awk 'NR==2 {print $4}')
 
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct)}"
 export TZ=UTC LC_ALL=C.UTF-8
-rm -rf "$WORK"
+unmount_under "$WORK"
+rm -rf --one-file-system "$WORK"
 mkdir -p "$WORK" "$CACHE"
 
 step "source ($SOURCE)"
@@ -108,6 +115,8 @@ mmdebstrap --mode=root --variant=minbase --format=directory \
     "deb $MIRROR $SUITE-updates main non-free-firmware" \
     "deb ${MIRROR%/debian}/debian-security $SUITE-security main non-free-firmware"
 
+unmount_under "$ROOTFS"
+
 step "identity-free /etc, fstab, boot files"
 printf 'uninitialized\n' > "$ROOTFS/etc/machine-id"
 printf '%s\n' "$PLACEHOLDER_HOSTNAME" > "$ROOTFS/etc/hostname"
@@ -152,5 +161,5 @@ if [ "${IMAGE_COMPRESS:-1}" = 1 ]; then
     if command -v bmaptool > /dev/null; then bmaptool -q create -o "$IMG.bmap" "$IMG"; fi
 fi
 (cd "$OUT" && sha256sum "$(basename "$IMG")" > "$(basename "$IMG").sha256")
-rm -rf "$ROOTFS"
+rm -rf --one-file-system "$ROOTFS"
 step "done: $IMG ($(du -h --apparent-size "$IMG" | cut -f1) raw, $(du -h "$IMG" | cut -f1) allocated)"

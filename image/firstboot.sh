@@ -103,17 +103,29 @@ set_hostname() {
     log "hostname $name"
 }
 
+FALLBACK_MARK="# xnai-edge-firstboot: fallback"
+
+# The daemon cannot start without the config file it is told to read: if doctor fails, a
+# minimal one (the image's model set, defaults for the rest) is written, marked so that the
+# next boot replaces it; a file without the mark is the owner's and is kept.
 write_config() {
     config="$ROOT/etc/xnai-edge/config.toml"
     if [ -e "$config" ]; then
-        log "$config kept"
-        return 0
+        case "$(head -n1 "$config")" in
+            "$FALLBACK_MARK"*) ;;
+            *) log "$config kept"; return 0 ;;
+        esac
     fi
     set_name=$(cat "$ROOT/usr/lib/xnai-edge/model-set" 2>/dev/null || echo tiny)
     mkdir -p "$ROOT/etc/xnai-edge" || return 1
+    rm -f "$config"
     "$XNAI" doctor --profiles "${XNAI_FIRSTBOOT_PROFILES:-$ROOT/usr/share/xnai-edge/hardware}" \
         --model-set "$set_name" --write-config "$config" >&2
-    [ -s "$config" ] || { log "no config written"; return 1; }
+    if [ -s "$config" ]; then return 0; fi
+    log "doctor wrote no config: defaults with the $set_name set until the next boot"
+    printf '%s (doctor failed; replaced at the next boot)\n[models]\nset = "%s"\n' \
+        "$FALLBACK_MARK" "$set_name" > "$config"
+    return 1
 }
 
 main() {

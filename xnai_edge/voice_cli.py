@@ -39,14 +39,25 @@ def register(sub: Any) -> None:
     p.add_argument("--output", type=Path, required=True, metavar="OUT.wav")
     p.set_defaults(func=lambda a: _say(a, from_args(a)))
 
-    p = sub.add_parser("doctor", help="list audio devices and check models and memory sensors")
+    p = sub.add_parser("doctor", help="list audio devices, check models and memory sensors, "
+                       "show the CPU and which device profile (hardware/) fits and why")
+    p.add_argument("--profiles", metavar="DIR", help="device profiles (default: the "
+                   "checkout's hardware/, else /usr/share/xnai-edge/hardware)")
+    p.add_argument("--write-config", type=Path, metavar="FILE",
+                   help="write the fitting profile as a config file (the image's first boot)")
+    p.add_argument("--model-set", default="tiny", choices=("tiny", "standard"),
+                   help="[models] set written by --write-config (the set the image carries)")
     p.set_defaults(func=lambda a: _doctor(a, from_args(a)))
 
 
 def interaction_json(event: AnswerEnd) -> dict[str, Any]:
+    """``stamps``: audio seconds on the input's timeline -- ``speech_end`` (the last speech
+    frame), ``end_of_turn`` (when the loop decided), ``first_audio``...; ``timings_ms`` holds
+    ``speech_end_to_first_audio`` (the wait a person feels) and ``end_of_turn_ms``."""
     return {"wake_score": round(event.wake_score, 3), "transcript": event.question,
             "answer": event.answer, "sources": event.sources, "tier": event.tier,
-            "method": event.method, "timings_ms": event.timings_ms}
+            "method": event.method, "timings_ms": event.timings_ms,
+            "stamps": {k: round(v, 3) for k, v in event.stamps.items()}}
 
 
 async def _listen(args: argparse.Namespace, ctx: AppContext) -> int:
@@ -122,5 +133,23 @@ def _doctor(args: argparse.Namespace, ctx: AppContext) -> int:
         ok &= status.state == "present"
     for path in ("/proc/pressure/memory", "/proc/meminfo"):
         print(f"{path}: {'readable' if Path(path).exists() else 'missing'}")
+    ok &= _doctor_profile(args, [d.name for d in devices])
     print(f"python {sys.version.split()[0]}; data dir {ctx.data_dir}; models {ctx.models_dir}")
     return 0 if ok else 1
+
+
+def _doctor_profile(args: argparse.Namespace, device_names: list[str]) -> bool:
+    """CPU flags, memory, PSI and the matching device profile; --write-config writes it."""
+    from xnai_edge import hwprofile
+    from xnai_edge.identity import write_private
+
+    directory = hwprofile.profiles_dir(args.profiles)
+    chosen, lines = hwprofile.doctor_report(directory, hwprofile.read_facts(), device_names)
+    print("\n".join(lines))
+    if args.write_config is None:
+        return True
+    why = f"it fits this machine ({chosen.description})" if chosen else ""
+    write_private(args.write_config, hwprofile.render_config(chosen, args.model_set, why=why),
+                  mode=0o644)
+    print(f"wrote {args.write_config}")
+    return True
