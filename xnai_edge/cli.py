@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xnai-edge {__version__}")
     _add_global_options(parser, default=None)
     parser.set_defaults(quiet=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+    sub: Any = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=CommandParser)
 
     from xnai_edge import daemon_cli, demo_cli, kb_cli, models_cli, voice_cli

@@ -10,6 +10,7 @@ enter; each file is written with mode 0600 *before* any byte of the secret goes 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets as _secrets
@@ -26,10 +27,10 @@ def device_id(data_dir: Path) -> str:
     """The device's stable id (12 hex digits), made and stored on first use."""
     path = data_dir / DEVICE_ID_FILE
     try:
-        existing = path.read_text(encoding="ascii").strip()
+        existing = path.read_bytes().decode("ascii", errors="replace").strip()
     except FileNotFoundError:
-        existing = ""
-    except (OSError, UnicodeDecodeError) as exc:
+        existing = ""  # first start
+    except OSError as exc:
         raise StorageError(f"cannot read the device id {path}: {exc}") from exc
     if _VALID.match(existing):
         return existing
@@ -63,5 +64,6 @@ def write_private(path: Path, text: str, *, mode: int = 0o600) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the directory itself may be the problem
+            tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot write {path}: {exc}") from exc

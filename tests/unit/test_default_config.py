@@ -63,7 +63,8 @@ def test_check_mode_reports_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_dev_example_override_loads() -> None:
     config = load_config(REPO / "config" / "dev.toml")
     assert config.llm.threads == 1
-    assert dataclasses.replace(config, llm=Config().llm) == Config()  # nothing else changed
+    assert config.web.bind == "127.0.0.1"  # the page only on the dev machine itself
+    assert dataclasses.replace(config, llm=Config().llm, web=Config().web) == Config()
 
 
 @pytest.mark.parametrize("profile", sorted((REPO / "hardware").glob("*.toml")),
