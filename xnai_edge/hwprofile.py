@@ -181,10 +181,14 @@ def profile_config(profile: Profile) -> dict[str, Any]:
 
 
 def render_config(profile: Profile | None, model_set: str, *, why: str = "") -> str:
-    """``config.toml`` for this device: the profile with ``[models] set`` = ``model_set``."""
+    """``config.toml`` for this device: the profile with ``[models] set`` = ``model_set``, and
+    the status page on every interface, port 8080 (unless the profile says otherwise)."""
     raw = profile_config(profile) if profile else {}
     raw = {name: dict(table) for name, table in raw.items()}
     raw.setdefault("models", {})["set"] = model_set
+    # The appliance's status page is for the LAN, whatever the default is on a workstation.
+    raw.setdefault("web", {}).setdefault("bind", "0.0.0.0")
+    raw["web"].setdefault("port", 8080)
     config_from_dict(raw, source="<generated config>")
     source = f"hardware/{profile.config_path.name}" if profile else "no matching profile"
     out = [f"# Written by xnai-edge's first boot from {source}; {why}".rstrip("; "),

@@ -73,6 +73,7 @@ def test_render_config_keeps_the_profile_but_takes_the_image_model_set() -> None
     import tomllib
     config = config_from_dict(tomllib.loads(text))
     assert config.models.set == "tiny"  # the profile says standard; the image has tiny
+    assert (config.web.bind, config.web.port) == ("0.0.0.0", 8080)  # the LAN's status page
     assert config.llm.threads == load_config(ryzen.config_path).llm.threads == 4
     assert config.tiers == load_config(ryzen.config_path).tiers
     assert config_from_dict(tomllib.loads(hwprofile.render_config(None, "tiny"))).models.set \
