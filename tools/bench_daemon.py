@@ -155,6 +155,8 @@ cgroup_dir = ""
 interval_s = {interval_s}
 [tiers]
 quiet_s = 1.0
+[web]
+enabled = false
 """)
         self.notify = Notify(self.dir / "notify.sock")
         env = {**os.environ, "NOTIFY_SOCKET": str(self.notify.path),

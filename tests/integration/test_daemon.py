@@ -219,6 +219,8 @@ psi_path = "{psi}"
 meminfo_path = "{meminfo}"
 cgroup_dir = ""
 interval_s = 0.1
+[web]
+enabled = false
 {extra}""")
         notify = NotifySocket(short_dir / "notify.sock")
         env = {**os.environ, "XNAI_EDGE_MODELS_DIR": str(models_dir),
