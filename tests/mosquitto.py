@@ -263,7 +263,8 @@ class XnaiDaemon:
 
     @classmethod
     def start(cls, workdir: Path, template: Path, models_dir: Path, broker: Broker, *,
-              audio_input: str = "none", mqtt: str = "", extra: str = "") -> XnaiDaemon:
+              audio_input: str = "none", mqtt: str = "", extra: str = "",
+              reconnect_max_s: float = 2.0) -> XnaiDaemon:
         import sys
 
         data = workdir / "data"
@@ -290,7 +291,7 @@ enabled = true
 host = "127.0.0.1"
 port = {broker.port}
 state_interval_s = 0.2
-reconnect_max_s = 2
+reconnect_max_s = {reconnect_max_s}
 {mqtt}
 {extra}""")
         env = {**os.environ, "XNAI_EDGE_MODELS_DIR": str(models_dir),

@@ -53,11 +53,10 @@ def test_wrong_password_one_error_backoff_then_connects_over_tls(
     secret = tmp_path / "mqtt-password"
     secret.write_text(WRONG + "\n")
     template = build_template(tmp_path / "template", models_dir)
-    d = XnaiDaemon.start(tmp_path / "d", template, models_dir, broker, mqtt=f"""
-username = "xnai"
-password_file = "{secret}"
-tls_ca_file = "{pki['ca']}"
-reconnect_max_s = 4""")
+    mqtt = (f'username = "xnai"\npassword_file = "{secret}"\n'
+            f'tls_ca_file = "{pki["ca"]}"\n')
+    d = XnaiDaemon.start(tmp_path / "d", template, models_dir, broker, mqtt=mqtt,
+                         reconnect_max_s=4)
     try:
         # Watch the failed attempts arrive (status socket, every 50 ms).
         seen: list[tuple[float, int]] = []

@@ -11,6 +11,7 @@ the broker publishes the will, ``offline``.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sqlite3
 import time
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.slow
 
 START_S = 120.0
 QUESTION = "How do I add documents?"
+FIRST_END_S = 8.0
+"""Audio time by which the first turn has ended (it starts at 2 s)."""
 GAP_S = 30.0
 
 
@@ -42,7 +45,9 @@ def recording(models_dir: Path, path: Path) -> Path:
 
     turn = np.concatenate([tts.to_16k(tts.synthesize("Hey Jarvis.")), gap(0.5),
                            tts.to_16k(tts.synthesize(QUESTION))])
-    audio = np.concatenate([gap(2.0), turn, gap(GAP_S), turn, gap(3.0)])
+    assert len(turn) / SAMPLE_RATE < FIRST_END_S - 2.0
+    audio = np.concatenate([gap(2.0), turn, gap(FIRST_END_S - 2.0 - len(turn) / SAMPLE_RATE),
+                            gap(GAP_S), turn, gap(3.0)])
     with WavSink(path, rate=SAMPLE_RATE) as sink:
         sink.write(audio)
     return path
@@ -114,9 +119,12 @@ def test_outage_reconnect_mute_and_kill_9(setup: tuple[Broker, XnaiDaemon]) -> N
         rows = interactions(d.data)
         assert len(rows) == 1, [r["transcript"] for r in rows]
         assert "document" in rows[0]["transcript"].lower()
-        print(f"answered {answered_s:.1f} s into the outage; online {online_s:.2f} s after the "
-              f"broker restart; muted with {GAP_S - (muted_at - down_at):.1f} s of margin "
-              f"(roughly) before the second wake word")
+        stamps = json.loads(rows[0]["stamps"])
+        assert stamps["wake"] < FIRST_END_S, stamps  # the first turn's, not the second's
+        print(f"answered {answered_s:.1f} s after the broker stopped (audio time: wake "
+              f"{stamps['wake']:.1f} s, done {stamps['done']:.1f} s; the second wake word is at "
+              f"{FIRST_END_S + GAP_S:.1f} s); online {online_s:.2f} s after the broker restart; "
+              f"muted {muted_at - back_at:.1f} s after it")
 
         # Lost once, restored once: not a line per retry.
         assert len(d.lines("lost the connection")) == 1, lost

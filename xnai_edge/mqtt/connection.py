@@ -226,8 +226,9 @@ class MqttLink:
 def describe(exc: OSError, cfg: MqttConfig) -> str:
     """A failed connection attempt in one line (no secrets in it)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f"TLS: the broker's certificate was not accepted ({exc.verify_message}); "
-                f"CA file {cfg.tls_ca_file or '(system store)'}")
+        return (f"TLS certificate verify failed: {exc.verify_message} (is "
+                f"{cfg.tls_ca_file or 'the system CA store'} the CA that signed the broker's "
+                "certificate?)")
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake failed: {exc.reason or exc}"
     if isinstance(exc, TimeoutError | ConnectionError):
