@@ -45,12 +45,14 @@ def make_ca(directory: Path, name: str = "ca") -> tuple[Path, Path]:
     return cert, key
 
 
-def make_server_cert(directory: Path, ca: tuple[Path, Path]) -> tuple[Path, Path]:
+def make_server_cert(directory: Path, ca: tuple[Path, Path], name: str = "server",
+                     ) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1/localhost signed by ``ca``: (certificate, key)."""
-    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
-    ext = directory / "server.ext"
+    key, csr, cert = directory / f"{name}.key", directory / f"{name}.csr", \
+        directory / f"{name}.crt"
+    ext = directory / f"{name}.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
                     "-keyout", str(key), "-out", str(csr)], check=True, capture_output=True)
     subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey",
                     str(ca[1]), "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out",
@@ -65,6 +67,8 @@ class Broker:
     users: dict[str, str] = field(default_factory=dict)
     tls: tuple[Path, Path, Path] | None = None
     """(CA certificate, server certificate, server key)."""
+    require_certificate: bool = False
+    """With ``tls``: clients must show a certificate signed by the CA."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,6 +93,8 @@ class Broker:
         if self.tls:
             ca, cert, key = self.tls
             lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
+            if self.require_certificate:
+                lines.append("require_certificate true")
         path = self.directory / "mosquitto.conf"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -264,7 +270,8 @@ class XnaiDaemon:
     @classmethod
     def start(cls, workdir: Path, template: Path, models_dir: Path, broker: Broker, *,
               audio_input: str = "none", mqtt: str = "", extra: str = "",
-              reconnect_max_s: float = 2.0) -> XnaiDaemon:
+              reconnect_max_s: float = 2.0, state_interval_s: float = 0.2,
+              mqtt_enabled: bool = True) -> XnaiDaemon:
         import sys
 
         data = workdir / "data"
@@ -287,10 +294,10 @@ quiet_s = 1.0
 [web]
 enabled = false
 [mqtt]
-enabled = true
+enabled = {str(mqtt_enabled).lower()}
 host = "127.0.0.1"
 port = {broker.port}
-state_interval_s = 0.2
+state_interval_s = {state_interval_s}
 reconnect_max_s = {reconnect_max_s}
 {mqtt}
 {extra}""")

@@ -192,6 +192,17 @@ def bench_answer(quick: bool) -> list[str]:
             "--questions", "30" if quick else "300", *squad_passages(quick)]
 
 
+def bench_mqtt(quick: bool) -> list[str]:
+    """Home Assistant over MQTT: loop latency on/off, reconnect, traffic (tools/bench_mqtt.py)."""
+    return [str(TOOLS / "bench_mqtt.py"), *(["--quick"] if quick else [])]
+
+
+def show_mqtt(r: dict[str, Any]) -> str:
+    from tools.bench_mqtt import show as show_bench_mqtt  # it imports this module
+
+    return show_bench_mqtt(r)
+
+
 def scale_runs(quick: bool) -> tuple[tuple[int, str], ...]:
     """(chunks, vectors) of the scale runs; see bench_retrieval_scale.py for the two kinds."""
     if quick:
@@ -336,7 +347,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------- main
-NAMES = ("ingest", "retrieval", "scale", "ask", "answer")
+NAMES = ("ingest", "retrieval", "scale", "ask", "answer", "mqtt")
 
 
 def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
@@ -348,7 +359,7 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
                    str(n) if v == "random" else f"{n}-{v}") for n, v in scale_runs(quick)]
     else:
         cmd = {"ingest": bench_ingest, "retrieval": bench_retrieval, "ask": bench_ask,
-               "answer": bench_answer}[name](quick)
+               "answer": bench_answer, "mqtt": bench_mqtt}[name](quick)
         specs.append(([py, *cmd], results, name))
     for cmd, where, key in specs:
         log(f"running {' '.join(Path(c).name if '/' in c else c for c in cmd)}")
@@ -367,7 +378,7 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
 
 def show(name: str, results: dict[str, Any]) -> str:
     return {"ingest": show_ingest, "retrieval": show_retrieval, "scale": show_scale,
-            "ask": show_ask, "answer": show_answer}[name](results[name])
+            "ask": show_ask, "answer": show_answer, "mqtt": show_mqtt}[name](results[name])
 
 
 def main() -> int:
