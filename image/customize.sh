@@ -11,7 +11,11 @@ set -euo pipefail
 R="$1"
 : "${XNAI_SRC:?}" "${XNAI_DIST:?}" "${XNAI_WHEELHOUSE:?}" "${XNAI_MODELS:?}" "${XNAI_MODEL_SET:?}"
 IMAGE="$XNAI_SRC/image"
-in_root() { chroot "$R" "$@"; }
+# A clean environment in the root: none of the build host's PIP_* settings or paths leak in.
+in_root() {
+    chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+        SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}" "$@"
+}
 
 echo "customize: overlay, units, scripts"
 cp -a --no-preserve=ownership "$IMAGE/rootfs/." "$R/"

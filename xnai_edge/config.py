@@ -297,6 +297,9 @@ class WebConfig:
                      max=65535)
     max_upload_mb: int = _opt(64, "Largest document upload in MiB; larger ones get 413.", min=1,
                               max=100000)
+    request_timeout_s: float = _opt(30.0, "A client that sends no part of its request body for "
+                                    "this long gets 408 (a slow client holds a slot briefly).",
+                                    min=1.0, max=600.0)
 
 
 @dataclass(frozen=True)
