@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import stat
 import tempfile
 import time
@@ -50,7 +51,8 @@ def daemon(workdir: Path, models_dir: Path) -> Iterator[WebDaemon]:
     template = build_template(models_dir, workdir / "template")
     (workdir / "run").mkdir()
     d = start_daemon(workdir / "run", models_dir, template,
-                     web='bind = "127.0.0.1"\nport = 0\nmax_upload_mb = 1')
+                     web='bind = "127.0.0.1"\nport = 0\nmax_upload_mb = 1\n'
+                         'request_timeout_s = 3.0')
     try:
         yield d
     finally:
@@ -382,10 +384,11 @@ def test_events_stream_a_snapshot_then_the_answer(client: Client, auth: dict[str
                 Client(daemon.url).request("POST", "/api/ask", headers=auth,
                                            json_body={"question": "What is the wake word?"})
                 asked = True
-            if "answer-end" in seen:
+            if "answer-end" in seen and seen.count("status") >= 2:
                 break
     conn.close()
-    assert seen[0] == "status" and "answer-end" in seen, seen
+    # The second snapshot comes 5 s after the first: the stream outlives request_timeout_s.
+    assert seen[0] == "status" and "answer-end" in seen and seen.count("status") >= 2, seen
 
 
 def test_metrics_parse_and_count_the_interactions(client: Client, auth: dict[str, str]) -> None:
@@ -438,3 +441,39 @@ def test_a_port_in_use_is_one_error_and_the_daemon_runs_on(daemon: WebDaemon, mo
         assert other.stop() == 0, other.output()
     # The first daemon's page is untouched.
     assert Client(daemon.url).request("GET", "/healthz").status == 200
+
+
+def raw_upload_start(daemon: WebDaemon, password: str) -> socket.socket:
+    """An upload whose body stops after the first bytes of the file (a slow client)."""
+    body, ctype = multipart("slow.md", b"# Slow\n\n" + b"x" * 100_000)
+    sock = socket.create_connection(("127.0.0.1", int(daemon.url.rsplit(":", 1)[1].strip("/"))))
+    head = (f"POST /api/documents HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"Authorization: {basic('admin', password)['Authorization']}\r\n\r\n").encode()
+    sock.sendall(head + body[:400])
+    return sock
+
+
+def test_a_stalled_body_gets_408_and_a_third_upload_waits_its_turn(
+        client: Client, auth: dict[str, str], daemon: WebDaemon) -> None:
+    folder = daemon.data / "documents"
+    before = files_under(daemon.data)
+    slow = [raw_upload_start(daemon, daemon.password) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 10
+        while len(list(folder.glob(".upload-*.part"))) < 2:
+            assert time.monotonic() < deadline, "the two uploads never started"
+            time.sleep(0.02)  # polling interval
+        third = upload(client, auth, "third.md", b"# Third\n\nA third document.\n")
+        assert third.status == 429 and "in progress" in third.json()["error"]
+        # Both stalled clients are cut off after request_timeout_s (3 s) with 408.
+        for sock in slow:
+            sock.settimeout(30)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408 "), "no 408 for a stalled body"
+    finally:
+        for sock in slow:
+            sock.close()
+    assert files_under(daemon.data) == before  # their temp files are gone
+    after = upload(client, auth, "third.md", b"# Third\n\nA third document.\n")
+    assert after.status == 201, after.text
+    client.request("DELETE", f"/api/documents/{after.json()['id']}", headers=auth)

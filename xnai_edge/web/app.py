@@ -99,7 +99,8 @@ def build_app(state: WebState) -> Any:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(Guard, auth=state.auth,
-                               max_upload_bytes=state.cfg.max_upload_mb * 1024 * 1024)],
+                               max_upload_bytes=state.cfg.max_upload_mb * 1024 * 1024,
+                               timeout_s=state.cfg.request_timeout_s)],
         exception_handlers={BodyTooLarge: _too_large, ReceiveTimeout: _timeout})
     app.state.web = state
     return app

@@ -40,8 +40,6 @@ FORM_CSRF_PATHS = frozenset({"/logout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SMALL_BODY = 64 * 1024
 """Largest body of any request but an upload (a question is at most a few KB)."""
-RECEIVE_TIMEOUT_S = 30.0
-"""A client that sends nothing for this long is cut off (a slowloris holds one slot, briefly)."""
 UPLOAD_OVERHEAD = 1024 * 1024
 """Room for the multipart framing around the file itself."""
 HEADERS = [
@@ -75,8 +73,11 @@ def api_like(path: str) -> bool:
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, auth: Authenticator, max_upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, auth: Authenticator, max_upload_bytes: int,
+                 timeout_s: float) -> None:
         self.app, self.auth, self.max_upload_bytes = app, auth, max_upload_bytes
+        self.timeout_s = timeout_s
+        """A client that sends nothing for this long is cut off (``[web] request_timeout_s``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,7 +111,7 @@ class Guard:
                                         "code": "csrf"})
                 return
             scope.setdefault("state", {})["identity"] = who
-        await self.app(scope, _limited(receive, limit), send)
+        await self.app(scope, _limited(receive, limit, self.timeout_s), send)
 
     async def _identify(self, scope: Scope, headers: dict[str, str]) -> Identity | float | None:
         """The caller, None if anonymous, or the seconds to wait when rate-limited."""
@@ -168,21 +169,25 @@ def _with_headers(send: Send) -> Send:
     return wrapped
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """Count the body as it streams in; raise once it passes ``limit`` or stalls."""
-    seen = 0
+def _limited(receive: Receive, limit: int, timeout_s: float) -> Receive:
+    """Count the body as it streams in; raise once it passes ``limit`` or stalls.  Once the
+    body is complete, ``receive`` only waits for the disconnect (a live stream): no timeout."""
+    seen, complete = 0, False
 
     async def wrapped() -> Message:
-        nonlocal seen
+        nonlocal seen, complete
+        if complete:
+            return await receive()
         try:
-            with anyio.fail_after(RECEIVE_TIMEOUT_S):
+            with anyio.fail_after(timeout_s):
                 message = await receive()
         except TimeoutError as exc:
-            raise ReceiveTimeout(f"no data from the client for {RECEIVE_TIMEOUT_S:g} s") from exc
+            raise ReceiveTimeout(f"no data from the client for {timeout_s:g} s") from exc
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
                 raise BodyTooLarge(limit)
+            complete = not message.get("more_body", False)
         return message
 
     return wrapped

@@ -19,6 +19,7 @@ from xnai_edge.web.app import state_of
 from xnai_edge.web.auth import USER
 from xnai_edge.web.guard import COOKIE, Identity, client_key
 from xnai_edge.web.render import asset, esc, page, table, template
+from xnai_edge.web.sse import voice_state
 from xnai_edge.web.stats import overall, recent_interactions
 
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
@@ -120,7 +121,8 @@ async def overview(request: Request) -> Response:
     s = state.controls.status()
     reading = (s.get("memory") or {}).get("memory") or {}
     body = template("overview.html").substitute(
-        state=esc(s.get("state")), tier=esc(s.get("tier")), tier_name=esc(s.get("tier_name")),
+        state=esc(voice_state(state.controls, s)), tier=esc(s.get("tier")),
+        tier_name=esc(s.get("tier_name")),
         tier_reason=esc(s.get("tier_reason")),
         mem=esc(reading.get("mem_available_mb")), psi=esc(reading.get("psi_some_avg10")),
         models=_kv(s.get("models", {}), "models"),

@@ -37,11 +37,13 @@ def template(name: str) -> Template:
 def table(headers: Iterable[str], rows: Iterable[Iterable[Any]], *, raw: bool = False,
           table_id: str = "") -> str:
     """A table; cells are escaped unless ``raw`` (then the caller escaped them)."""
-    head = "".join(f"<th scope=col>{esc(h)}</th>" for h in headers)
+    names = list(headers)
+    head = "".join(f"<th scope=col>{esc(h)}</th>" for h in names) if any(names) else ""
     body = "".join("<tr>" + "".join(f"<td>{c if raw else esc(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
     ident = f' id="{esc(table_id)}"' if table_id else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+    return f"<table{ident}>{thead}<tbody>{body}</tbody></table>"
 
 
 def page(title: str, body: str, *, path: str = "", csrf: str = "", status: int = 200,

@@ -32,8 +32,16 @@ def message(kind: str, data: Any) -> bytes:
     return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
 
-def snapshot(status: dict[str, Any]) -> dict[str, Any]:
-    return {k: status.get(k) for k in SNAPSHOT_KEYS}
+def voice_state(controls: Any, status: dict[str, Any]) -> str:
+    """The voice loop's own state (idle, listening, thinking, ...) while it runs, else the
+    daemon's (ready, no-audio, ...): the loop starts "idle" without announcing it."""
+    loop = controls.loop
+    return str(loop.state) if loop is not None else str(status.get("state"))
+
+
+def snapshot(controls: Any, status: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: status.get(k) for k in SNAPSHOT_KEYS},
+            "voice_state": voice_state(controls, status)}
 
 
 async def events(request: Request) -> Response:
@@ -47,7 +55,7 @@ async def events(request: Request) -> Response:
         state.streams += 1
         try:
             async with controls.bus.subscribe("web-page", max_buffer=BUFFER) as bus_events:
-                yield b"retry: 2000\n\n" + message("status", snapshot(controls.status()))
+                yield b"retry: 2000\n\n" + message("status", snapshot(controls, controls.status()))
                 next_snapshot = anyio.current_time() + SNAPSHOT_S
                 while True:
                     event = None
@@ -57,7 +65,7 @@ async def events(request: Request) -> Response:
                         except anyio.EndOfStream:
                             return
                     if event is None:
-                        yield message("status", snapshot(controls.status()))
+                        yield message("status", snapshot(controls, controls.status()))
                         next_snapshot = anyio.current_time() + SNAPSHOT_S
                     elif event.TYPE in LIVE:
                         yield message(event.TYPE, event.to_dict())

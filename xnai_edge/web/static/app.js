@@ -42,22 +42,27 @@ const samples = [];
 function drawChart() {
   const svg = $("memory-chart");
   if (!svg) return;
-  const now = Date.now() / 1000, from = now - 3600;
+  // The last hour, or since the first sample when the device has been up for less.
+  const now = Date.now() / 1000;
+  const first = samples.length ? samples[0].t : now;
+  const from = Math.max(now - 3600, Math.min(first, now - 60));
   const pts = samples.filter((s) => s.t >= from);
   const W = 300, H = 80, P = 3;
-  const x = (t) => P + ((t - from) / 3600) * (W - 2 * P);
+  const x = (t) => P + ((t - from) / (now - from)) * (W - 2 * P);
   const mems = pts.map((s) => s.mem_available_mb).filter((v) => typeof v === "number");
   const memMax = Math.max(1, ...mems) * 1.1;
+  const psis = pts.map((s) => s.psi_some_avg10).filter((v) => typeof v === "number");
+  const psiMax = Math.max(10, ...psis) * 1.1;
   const line = (key, max, color) => {
     const coords = pts.filter((s) => typeof s[key] === "number")
       .map((s) => x(s.t).toFixed(1) + "," + (H - P - (s[key] / max) * (H - 2 * P)).toFixed(1));
     return coords.length ? `<polyline fill="none" stroke="${color}" stroke-width="2" points="${coords.join(" ")}"/>` : "";
   };
-  svg.innerHTML = line("mem_available_mb", memMax, "#0b5cad") + line("psi_some_avg10", 100, "#b00020");
+  svg.innerHTML = line("mem_available_mb", memMax, "#0b5cad") + line("psi_some_avg10", psiMax, "#b00020");
 }
 
 function showStatus(s) {
-  text($("voice-state"), s.state);
+  text($("voice-state"), s.voice_state || s.state);
   text($("tier"), s.tier);
   text($("tier-name"), s.tier_name);
   text($("tier-reason"), s.tier_reason);
