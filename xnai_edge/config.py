@@ -134,6 +134,13 @@ class VoiceConfig:
     followup_s: float = _opt(6.0, "After an answer, listen this long for a follow-up without "
                              "the wake word (0 = off).", min=0.0, max=60.0)
     speak_source: bool = _opt(True, "Say which document the answer came from.")
+    complete_silence_s: float = _opt(0.3, "Silence that ends a turn whose transcript is a "
+                                     "complete sentence (others wait hangover_s).", min=0.1,
+                                     max=5.0)
+    min_silence_s: float = _opt(0.25, "No turn ends on less silence than this.", min=0.1,
+                                max=5.0)
+    incremental_stt: bool = _opt(True, "Transcribe while the person speaks and end the turn "
+                                 "from the transcript (false: full hangover, then one pass).")
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ class SttConfig:
 
     threads: int = _opt(1, "CTranslate2 threads for faster-whisper.", min=1, max=64)
     beam_size: int = _opt(1, "Beam size (1 = greedy, fastest).", min=1, max=10)
+    pass_every_s: float = _opt(1.0, "While speech goes on, transcribe the utterance so far "
+                               "after this much new audio.", min=0.2, max=10.0)
 
 
 @dataclass(frozen=True)

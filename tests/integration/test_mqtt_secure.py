@@ -36,7 +36,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ca = make_ca(directory)
     cert, key = make_server_cert(directory, ca)
     other, _ = make_ca(directory, "other-ca")
-    return {"ca": ca[0], "cert": cert, "key": key, "other_ca": other}
+    return {"ca": ca[0], "ca_key": ca[1], "cert": cert, "key": key, "other_ca": other}
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +143,27 @@ def test_the_systemd_credential_is_the_password(broker: Broker, pki: dict[str, P
             await link.close()
 
     assert anyio.run(main).kind == "connected"
+
+
+def test_a_client_certificate_when_the_broker_asks_for_one(pki: dict[str, Path],
+                                                          tmp_path: Path) -> None:
+    cert, key = make_server_cert(tmp_path, (pki["ca"], pki["ca_key"]), name="device")
+    mtls = Broker(tmp_path / "mtls", tls=(pki["ca"], pki["cert"], pki["key"]),
+                  require_certificate=True)
+    mtls.start()
+    try:
+        async def connect(**options: Any) -> LinkEvent:
+            link = _link(mtls, tls_ca_file=str(pki["ca"]), **options)
+            link.start()
+            try:
+                return await _first(link, {"failed", "connected", "refused", "dropped"})
+            finally:
+                await link.close()
+
+        assert anyio.run(lambda: connect(tls_cert_file=str(cert), tls_key_file=str(key))
+                         ).kind == "connected"
+        without = anyio.run(connect)
+        print(f"without a client certificate: {without.kind} {without.reason}")
+        assert without.kind in ("dropped", "failed"), without
+    finally:
+        mtls.stop()

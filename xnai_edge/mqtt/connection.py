@@ -66,7 +66,8 @@ def read_password(cfg: MqttConfig, env: dict[str, str] | None = None) -> str | N
 
 @dataclass(frozen=True)
 class LinkEvent:
-    """A fact from paho's thread: "connected", "disconnected", "refused" or "failed"."""
+    """A fact from paho's thread: "connected", "disconnected" (was up), "refused" (CONNACK
+    said no), "dropped" (closed before any CONNACK) or "failed" (no connection at all)."""
 
     kind: str
     reason: str = ""
@@ -100,6 +101,7 @@ class MqttLink:
         self.broker = f"{cfg.host}:{cfg.port}"
         self.published = self.dropped = self.dropped_in = self.attempts = 0
         self.connects = 0
+        self._up = self._refused = False  # touched on paho's thread only
         self._token: Any = None
         self._link_send, self.link_events = anyio.create_memory_object_stream[LinkEvent](256)
         self._msg_send: MemoryObjectSendStream[mqtt.MQTTMessage]
@@ -152,19 +154,28 @@ class MqttLink:
                     properties: Properties | None) -> None:
         if reason.is_failure:
             self.attempts += 1
+            self._refused = True
             if reason.value in AUTH_REFUSED and self.cfg.username:
                 with contextlib.suppress(ConfigError):  # a corrected file is used next time
                     client.username_pw_set(self.cfg.username, self._password())
             self._to_loop(self._link, LinkEvent("refused", str(reason), reason.value,
                                                 at=time.monotonic()))
             return
+        self._up, self._refused = True, False
         client.subscribe([(self.topics.commands, 1), (self.topics.ha_status, 1)])
         client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
         self._to_loop(self._link, LinkEvent("connected", at=time.monotonic()))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason: ReasonCode, properties: Properties | None) -> None:
-        self._to_loop(self._link, LinkEvent("disconnected", str(reason), reason.value,
+        was_up, self._up = self._up, False
+        if not was_up and self._refused:  # the close that follows a refused CONNACK
+            self._refused = False
+            return
+        kind = "disconnected" if was_up else "dropped"  # "dropped": closed before CONNACK
+        if not was_up:
+            self.attempts += 1
+        self._to_loop(self._link, LinkEvent(kind, str(reason), reason.value,
                                             at=time.monotonic()))
 
     def _on_attempt_error(self, exc: OSError) -> None:

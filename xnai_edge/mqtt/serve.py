@@ -154,6 +154,12 @@ class Bridge:
                          f"{event.reason} ({who}; check [mqtt] username and the password "
                          f"file); retrying with backoff up to {cfg.reconnect_max_s:g} s apart")
             return
+        if event.kind == "dropped":
+            self._report("mqtt-refused", f"MQTT broker {link.broker} closed the connection "
+                         f"before accepting it ({event.reason}): does it want a client "
+                         "certificate (tls_cert_file), TLS, or another port? Retrying with "
+                         f"backoff up to {cfg.reconnect_max_s:g} s apart")
+            return
         is_tls = "TLS" in event.reason
         kind = "mqtt-tls" if is_tls else "mqtt-offline"
         self._report(kind, f"cannot connect to MQTT broker {link.broker}: {event.reason}; "
