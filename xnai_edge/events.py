@@ -65,6 +65,39 @@ class VadEnd(Event):
     audio_s: float
     speech_s: float
     reason: str  # "silence", "max-length" or "no-speech"
+    speech_end: float = -1.0
+    """End of the last VAD speech frame (audio s): the last word.  ``audio_s`` is when the loop
+    decided the turn was over; ``end_of_turn_ms`` the time between the two."""
+    end_of_turn_ms: float = 0.0
+    complete: bool = False
+    """The transcript read as a complete sentence: the turn ended on the short silence."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SttPartial(Event):
+    """A transcription pass while the person speaks: ``stable`` is the prefix two successive
+    passes agree on, ``text`` the whole of the latest pass."""
+
+    TYPE: ClassVar[str] = "stt-partial"
+    text: str
+    stable: str
+    audio_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerSpeculated(Event):
+    """The answer started during a pause, before the end of the turn; nothing of it is played
+    unless a ``vad-end`` follows (``speculation-cancelled`` if speech resumes first)."""
+
+    TYPE: ClassVar[str] = "answer-speculated"
+    audio_s: float
+    question: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeculationCancelled(Event):
+    TYPE: ClassVar[str] = "speculation-cancelled"
+    audio_s: float
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,8 +25,10 @@ from xnai_edge.knowledge.base import MANUAL_KEY
 
 pytestmark = pytest.mark.slow
 
-TIMINGS = {"speech_end_to_transcript", "speech_end_to_first_audio", "total", "stt", "retrieve",
-           "llm_total", "tts_total"}
+TIMINGS = {"speech_end_to_transcript", "speech_end_to_first_audio", "end_of_turn_ms",
+           "end_of_turn_to_first_audio", "total", "stt", "retrieve", "llm_total", "tts_total"}
+STAMPS = {"wake", "speech_end", "end_of_turn", "transcript", "first_token", "first_audio",
+          "done"}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,14 @@ def check_interaction(line: dict[str, Any]) -> None:
     assert set(t) >= TIMINGS and all(isinstance(v, int | float) and v >= 0 for v in t.values())
     assert 0 < t["speech_end_to_transcript"] <= t["speech_end_to_first_audio"] < t["total"]
     assert t["stt"] > 0 and t["tts_total"] > 0
+    # speech_end is the last speech frame; the decision came end_of_turn_ms later.
+    s = line["stamps"]
+    assert set(s) == STAMPS
+    assert s["wake"] < s["speech_end"] < s["end_of_turn"] <= s["first_audio"] < s["done"]
+    assert t["end_of_turn_ms"] == pytest.approx((s["end_of_turn"] - s["speech_end"]) * 1000,
+                                                abs=2.0)
+    assert t["speech_end_to_first_audio"] == pytest.approx(
+        (s["first_audio"] - s["speech_end"]) * 1000, abs=2.0)
 
 
 def test_listen_json_and_output_wav(cli: CliRunner, question_wav: Path, shared_data: Path,
@@ -105,6 +115,10 @@ def test_listen_json_and_output_wav(cli: CliRunner, question_wav: Path, shared_d
     said = wav_samples(out)
     assert not said[:int(2.0 * rate)].any(), "the device spoke during the question"
     assert np.sqrt(np.mean(said.astype(float) ** 2)) > 100
+    # Aligned with the input clock: silent to the sample until the first answer audio.
+    first_audio = round(lines[0]["stamps"]["first_audio"] * rate)
+    assert not said[:first_audio - 20].any()  # stamps are rounded to 1 ms
+    assert np.abs(said[first_audio:first_audio + rate // 2].astype(int)).max() > 1000
 
 
 def test_listen_converts_8_bit_stereo_44k(cli: CliRunner, question_wav: Path,

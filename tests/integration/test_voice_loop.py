@@ -25,6 +25,7 @@ import anyio
 import numpy as np
 import pytest
 from audio_fixtures import non_speech, silence, write_wav
+from lockstep import heard
 
 from xnai_edge import events as ev
 from xnai_edge.audio.chunk import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
@@ -206,6 +207,24 @@ def assert_subsequence(events: list[ev.Event], expected: list[tuple[str, Predica
         i += 1
 
 
+def last_sound(samples: Int16, rate: int = SAMPLE_RATE, floor: float = 300.0) -> float:
+    """Seconds at which the last 10 ms window louder than ``floor`` (RMS) ends."""
+    win = rate // 100
+    n = len(samples) // win
+    levels = np.sqrt(np.mean(samples[:n * win].astype(np.float64).reshape(n, win) ** 2, axis=1))
+    loud = np.nonzero(levels > floor)[0]
+    return float((loud[-1] + 1) * win / rate) if len(loud) else 0.0
+
+
+def trimmed(samples: Int16, floor: float = 300.0) -> Int16:
+    """``samples`` without the quiet lead and tail (Piper pads each sentence)."""
+    win = SAMPLE_RATE // 100
+    n = len(samples) // win
+    levels = np.sqrt(np.mean(samples[:n * win].astype(np.float64).reshape(n, win) ** 2, axis=1))
+    loud = np.nonzero(levels > floor)[0]
+    return samples[loud[0] * win:(loud[-1] + 1) * win]
+
+
 def rms(samples: Int16) -> float:
     return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
 
@@ -235,14 +254,14 @@ def test_ordered_event_trace_and_interaction_log(ctx: AppContext, backends: Voic
     result = run(ctx, backends, paced(iter(WavSource(wav))), sink)
     events = result.events
 
+    # Transcribed while spoken (or, on a slow machine, after the hangover); the turn ends once
+    # (vad-end), before anything is played.
     assert_subsequence(events, [
         ("wake-detected", of(ev.WakeDetected, barge_in=False)),
         ("state listening", of(ev.StateChanged, state="listening")),
         ("vad-start", of(ev.VadStart)),
-        ("vad-end", of(ev.VadEnd, reason="silence")),
         ("stt-start", of(ev.SttStart)),
         ("stt-end", lambda es: isinstance(es[0], ev.SttEnd) and "wake word" in es[0].text.lower()),
-        ("retrieve-end", of(ev.RetrieveEnd)),
         ("tts-start", of(ev.TtsStart)),
         ("audio-out first", of(ev.AudioOut, first=True)),
         ("answer-end", of(ev.AnswerEnd)),
@@ -259,8 +278,22 @@ def test_ordered_event_trace_and_interaction_log(ctx: AppContext, backends: Voic
     s = answer.stamps
     assert s["wake"] < s["speech_end"] <= s["transcript"] <= s["first_token"] \
         <= s["first_audio"] <= s["done"]
-    wake = first(events, ev.WakeDetected)
-    assert s["wake"] == wake.audio_s and s["speech_end"] == first(events, ev.VadEnd).audio_s
+    assert s["speech_end"] < s["end_of_turn"] <= s["first_audio"]
+    wake, end = first(events, ev.WakeDetected), first(events, ev.VadEnd)
+    assert len([e for e in events if isinstance(e, ev.VadEnd)]) == 1
+    assert s["wake"] == wake.audio_s and s["end_of_turn"] == end.audio_s
+    assert s["speech_end"] == end.speech_end
+    assert end.end_of_turn_ms == pytest.approx((end.audio_s - end.speech_end) * 1000, abs=0.1)
+    assert events.index(end) < events.index(first(events, ev.TtsStart))
+    # Never before the minimum silence; on the short silence if the transcript was there in
+    # time (see test_the_turn_ends_on_what_was_said for the lock-step version) ...
+    assert end.end_of_turn_ms >= ctx.config.voice.min_silence_s * 1000 - 1e-6
+    if end.complete:
+        assert end.end_of_turn_ms < ctx.config.voice.hangover_s * 1000
+    # ... and speech_end is the last word: Piper's audio of the question ends within 0.15 s
+    # of it (Piper pads its sentences with ~0.1-0.2 s of near-silence).
+    spoken_end = last_sound(read_wav(wav))
+    assert -0.1 <= spoken_end - s["speech_end"] <= 0.15, (spoken_end, s["speech_end"])
     assert s["first_audio"] == first(events, ev.AudioOut).audio_s
     assert rms(sink.between(0, s["first_audio"])) == 0.0
     assert rms(sink.between(s["first_audio"], s["first_audio"] + 0.5)) > 300
@@ -277,8 +310,9 @@ def test_ordered_event_trace_and_interaction_log(ctx: AppContext, backends: Voic
     assert wake_score == pytest.approx(answer.wake_score)
     assert json.loads(sources) == answer.sources
     assert json.loads(stamps) == pytest.approx(answer.stamps)
-    assert set(json.loads(stamps)) == {"wake", "speech_end", "transcript", "first_token",
-                                       "first_audio", "done"}
+    assert set(json.loads(stamps)) == {"wake", "speech_end", "end_of_turn", "transcript",
+                                       "first_token", "first_audio", "done"}
+    assert json.loads(timings)["end_of_turn_ms"] == pytest.approx(end.end_of_turn_ms, abs=0.2)
     assert json.loads(timings) == pytest.approx(answer.timings_ms)
 
 
@@ -513,3 +547,113 @@ def test_config_followup_reaches_the_loop(ctx: AppContext) -> None:
         ctx.config.voice, followup_s=1.0, hangover_s=0.6))
     settings = loop_settings(dataclasses.replace(ctx, config=config))
     assert settings.followup_s == 1.0 and settings.segmenter.hangover_s == 0.6
+
+
+# --------------------------------------------------------------------------- turn-taking
+
+def test_a_pause_mid_question_ends_the_turn_once_after_the_second_part(
+        ctx: AppContext, backends: VoiceBackends, speak: Callable[[str], Int16],
+        tmp_path: Path) -> None:
+    """Speech, 0.5 s of silence (measured on the audio, Piper's padding trimmed), speech: the
+    first part ("How do I") reads as unfinished, so the pause does not end the turn; the
+    answer is to the whole question."""
+    part1, part2 = trimmed(speak("How do I")), trimmed(speak("reset the device?"))
+    lead = np.concatenate([silence(0.5), speak("Hey Jarvis."), silence(0.5)])
+    audio = np.concatenate([lead, part1, silence(0.5), part2, silence(3.0)])
+    second_starts = (len(lead) + len(part1)) / SAMPLE_RATE + 0.5
+    script = Script([Say(audio), Until(answers(1), then_s=0.3, what="the answer")])
+    sink = MemorySink(backends.tts.sample_rate)
+    result = run_script(ctx, backends, script, sink, tmp_path)
+    events = result.events
+    ends = [e for e in events if isinstance(e, ev.VadEnd)]
+    assert len(ends) == 1, trace(events)
+    (end,) = ends
+    assert end.reason == "silence" and end.speech_end > second_starts, trace(events)
+    (only,) = result.interactions
+    assert "reset" in only.question.lower() and "how" in only.question.lower(), only.question
+    assert "reset" in only.answer.lower() or "hold" in only.answer.lower(), only.answer
+    # Whatever was started in the pause was cancelled before it made a sound.
+    starts = [e for e in events if isinstance(e, ev.AnswerSpeculated)]
+    cancelled = [e for e in events if isinstance(e, ev.SpeculationCancelled)]
+    assert len(starts) == len(cancelled) + 1, trace(events)
+    assert all(e.audio_s < end.audio_s for e in cancelled)
+    assert not sink.between(0, only.stamps["first_audio"]).any()
+
+
+class CountingSynth:
+    """Real Piper; remembers what it was asked to say (so a script can wait for it)."""
+
+    def __init__(self, tts: Any) -> None:
+        self._tts = tts
+        self.sample_rate: int = tts.sample_rate
+        self.calls: list[str] = []
+
+    def synthesize(self, text: str) -> Int16:
+        audio: Int16 = self._tts.synthesize(text)
+        self.calls.append(text)
+        return audio
+
+
+def test_a_speculative_answer_cancelled_by_more_speech_leaves_no_trace(
+        ctx: AppContext, backends: VoiceBackends, speak: Callable[[str], Int16],
+        tmp_path: Path) -> None:
+    """A long hangover (3 s) holds the turn open after "How do I"; the person goes on only once
+    the speculative answer has been synthesised (it waits, unplayed, for the end of the turn).
+    That answer is cancelled: nothing of it is heard, logged or announced as an answer."""
+    voice = dataclasses.replace(ctx.config.voice, hangover_s=3.0)
+    slow = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, voice=voice))
+    tts = CountingSynth(backends.tts)
+    script = Script([
+        Say(np.concatenate([silence(0.5), speak("Hey Jarvis."), silence(0.5),
+                            trimmed(speak("How do I"))])),
+        Until(lambda _: bool(tts.calls), then_s=0.2, what="a speculative synthesis"),
+        Say(np.concatenate([trimmed(speak("add documents?")), silence(0.5)])),
+        Until(answers(1), then_s=0.3, what="the answer"),
+    ])
+    before = len(interactions(ctx.data_dir))
+    sink = MemorySink(backends.tts.sample_rate)
+    result = run_script(slow, dataclasses.replace(backends, tts=tts), script, sink, tmp_path)
+    events = result.events
+    cancel = first(events, ev.SpeculationCancelled)
+    speculated = first(events, ev.AnswerSpeculated)
+    assert speculated.audio_s < cancel.audio_s
+    assert "add" not in speculated.question.lower(), speculated.question
+    # No answer event, no interaction row, no sound for the cancelled speculation ...
+    (only,) = [e for e in events if isinstance(e, ev.AnswerEnd)]
+    assert "add" in only.question.lower() and "ingest" in only.answer, only
+    assert len(interactions(ctx.data_dir)) == before + 1
+    assert not sink.between(0, only.stamps["first_audio"]).any()
+    before_cancel = events[:events.index(cancel)]
+    assert not [e for e in before_cancel if isinstance(e, ev.TtsStart | ev.AudioOut | ev.VadEnd)]
+    # ... and the turn ended once, on the whole question.
+    assert len([e for e in events if isinstance(e, ev.VadEnd)]) == 1
+
+
+@pytest.mark.parametrize(("parts", "complete"), [
+    (["What is your wake word?"], True),
+    (["How do I reset the device?"], True),
+    (["What is the"], False),
+    (["How do I"], False),
+])
+def test_the_turn_ends_on_what_was_said(ctx: AppContext, backends: VoiceBackends,
+                                        speak: Callable[[str], Int16], parts: list[str],
+                                        complete: bool) -> None:
+    """In lock step with the passes (tests/lockstep.py): a complete question ends the turn on
+    the short silence, an unfinished one only after the hangover (1.2 s: short speech)."""
+    audio = np.concatenate([silence(0.5), speak("Hey Jarvis."), silence(0.5),
+                            *[trimmed(speak(p)) for p in parts], silence(2.5)])
+
+    async def main() -> list[ev.Event]:
+        async with KnowledgeBase.open(ctx.data_dir, ctx.models_dir, ctx.config) as kb:
+            return await heard(ctx, backends, kb, audio)
+
+    events = anyio.run(main)
+    (end,) = [e for e in events if isinstance(e, ev.VadEnd)]
+    v = ctx.config.voice
+    assert end.complete is complete, trace(events)
+    assert end.end_of_turn_ms >= v.min_silence_s * 1000 - 1e-6
+    if complete:
+        assert end.end_of_turn_ms < v.hangover_s * 1000, trace(events)
+    else:
+        assert end.end_of_turn_ms >= v.hangover_s * 1000 - 1e-6, trace(events)
+    assert first(events, ev.AnswerSpeculated).audio_s <= end.audio_s

@@ -67,11 +67,17 @@ class VoiceActivity:
     def probability(self, chunk: AudioChunk) -> float:
         """The highest speech probability among the windows this chunk completes; with none
         completed, the last window's probability."""
+        probs = self.frames(chunk)
+        return float(probs.max()) if len(probs) else self._last
+
+    def frames(self, chunk: AudioChunk) -> npt.NDArray[np.float32]:
+        """The probabilities of the windows this chunk completes, in order (window ``k`` since
+        ``reset()`` ends ``(k + 1) * 32 ms`` after the first sample fed): where speech
+        really ended, to the window rather than to the chunk."""
         probs = self._feed(chunk.samples)
         if len(probs):
             self._last = float(probs[-1])
-            return float(probs.max())
-        return self._last
+        return probs
 
     def is_speech(self, chunk: AudioChunk) -> bool:
         return self.probability(chunk) >= self.threshold

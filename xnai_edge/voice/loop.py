@@ -1,11 +1,15 @@
 """The VoiceLoop: the one place where the stages are sequenced (it contains none of them).
 
-Input chunks drive everything.  Per chunk: wake word (always, so it can barge in), VAD and the
-end-of-speech segmenter while listening, and one tick of output audio.  An utterance starts an
-answer task in the loop's task group: STT -> grounded answer -> TTS per sentence, each blocking
-call in a worker thread.  A wake word during thinking or speaking cancels that task (AnyIO
-cancel scope) and drops unplayed audio at once.  After an answer the loop listens for a
-follow-up without the wake word for ``followup_s``.
+Input chunks drive everything.  Per chunk: wake word (always, so it can barge in), VAD into the
+``Utterance`` while listening, and one tick of output audio.  While the person speaks,
+``Incremental`` transcribes the utterance so far in a worker thread.  When they pause, the pass
+covering all their speech gives the transcript; the answer starts on it at once, as a
+*speculation* (``turn.committed`` unset: nothing is queued for playback).  The turn policy
+reads the transcript: a complete sentence ends the turn after ~0.3 s of silence, anything else
+after the hangover.  Ending the turn commits the answer; speech before that cancels it (AnyIO
+cancel scope) and the utterance goes on.  A wake word during thinking or speaking cancels the
+answer and drops unplayed audio at once.  After an answer the loop listens for a follow-up
+without the wake word for ``followup_s``.
 """
 
 from __future__ import annotations
@@ -21,19 +25,16 @@ import numpy.typing as npt
 
 from xnai_edge import events as ev
 from xnai_edge.audio.chunk import AudioChunk
-from xnai_edge.brain.sentences import clauses
 from xnai_edge.bus import EventBus
+from xnai_edge.voice.incremental import Incremental
 from xnai_edge.voice.playback import OutputTimeline
-from xnai_edge.voice.ports import (
-    Answering,
-    Sink,
-    Speech,
-    SpeechToText,
-    Vad,
-    Wake,
-    silence,
-)
-from xnai_edge.voice.segmenter import Segmenter, SegmenterSettings
+from xnai_edge.voice.ports import Answering, Sink, Speech, SpeechToText, Vad, Wake, silence
+from xnai_edge.voice.segmenter import SegmenterSettings
+from xnai_edge.voice.speaking import Mouth
+from xnai_edge.voice.turn import Turn, answer_end
+from xnai_edge.voice.turn_policy import TurnSettings, ends_turn, looks_complete
+from xnai_edge.voice.typed import TypedInput
+from xnai_edge.voice.utterance import Utterance, UtteranceSettings
 
 
 @dataclass(frozen=True)
@@ -45,23 +46,16 @@ class LoopSettings:
     preroll_s: float = 0.3
     speak_source: bool = True
     segmenter: SegmenterSettings = field(default_factory=SegmenterSettings)
+    turn: TurnSettings = field(default_factory=TurnSettings)
+    incremental: bool = True
+    """False: the naive loop (no passes while speaking, the full hangover, one pass after)."""
+    pass_every_s: float = 1.0
+    speculate_s: float = 0.1
+    """Silence after the last speech frame at which the covering pass starts."""
+    stt_prefix: bool = False
 
 
-@dataclass
-class _Turn:
-    """One interaction in flight: audio-time stamps and busy time per stage."""
-
-    wake_score: float
-    stamps: dict[str, float] = field(default_factory=dict)
-    transcript: str = ""
-    answer: Any = None
-    """The ``Answer`` once the answerer has returned it."""
-    said: list[str] = field(default_factory=list)
-    busy_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
-        ("stt", "retrieve", "llm_total", "tts_total"), 0.0))
-
-
-class VoiceLoop:
+class VoiceLoop(TypedInput):
     def __init__(self, *, wake: Wake, vad: Vad, stt: SpeechToText, answerer: Answering,
                  tts: Speech, sink: Sink, bus: EventBus, settings: LoopSettings,
                  limiter: anyio.CapacityLimiter | None = None) -> None:
@@ -69,20 +63,27 @@ class VoiceLoop:
         self._answerer, self._tts, self._sink, self._bus = answerer, tts, sink, bus
         self.settings = settings
         self._limiter = limiter or anyio.CapacityLimiter(1)
-        self._segmenter = Segmenter(settings.segmenter)
         self._timeline = OutputTimeline(tts.sample_rate)
+        self._mouth = Mouth(tts, self._timeline, self._limiter)
+        self._inc = Incremental(stt.transcribe, self._limiter, on_partial=self._partial)
         self.state = "idle"
         self._now = 0.0  # end of the latest input chunk, in audio seconds
         self._last_wake = -1e9
-        self._utterance: list[AudioChunk] = []
-        self._turn: _Turn | None = None
+        self._utt = Utterance(self._utterance_settings(), 0.0)
+        self._turn: Turn | None = None
         self._answer_scope: anyio.CancelScope | None = None
+        self._speculated_end = -1.0  # speech_end the answer in flight was started for
         self._drained = anyio.Event()
         self._previous: tuple[str, str] | None = None
         self._tg: Any = None
         self.muted = False
         """Microphone muted (switch on MQTT / the page): no wake word, no listening; output
         (answers to typed questions, announcements) still plays."""
+
+    @property
+    def stt_stats(self) -> Incremental:
+        """The incremental transcriber (passes, seconds) of the current utterance."""
+        return self._inc
 
     # ------------------------------------------------------------------ input side
     async def run(self, source: AsyncIterable[AudioChunk]) -> None:
@@ -106,6 +107,7 @@ class VoiceLoop:
         self._now = chunk.start + chunk.duration
         if self.muted:
             if self.state in ("listening", "follow-up"):
+                self._drop_speculation()
                 self._set_state("idle")
             self._play(chunk.duration)
             return
@@ -123,7 +125,7 @@ class VoiceLoop:
         self._bus.publish(ev.WakeDetected(score=score, audio_s=self._now, barge_in=barge_in))
         if barge_in:
             self.interrupt("wake-word")
-        self._turn = _Turn(wake_score=score, stamps={"wake": self._now})
+        self._turn = Turn(wake_score=score, stamps={"wake": self._now})
         self._start_listening()
 
     def interrupt(self, reason: str, *, log_cut: bool = False) -> None:
@@ -136,7 +138,7 @@ class VoiceLoop:
         dropped that question for a new one.
         """
         turn = self._turn if self._answer_scope is not None else None
-        if log_cut and turn is not None and turn.transcript:
+        if log_cut and turn is not None and turn.transcript and turn.committed.is_set():
             self._publish_cut(turn)
         if self._answer_scope is not None:
             self._answer_scope.cancel()
@@ -144,56 +146,109 @@ class VoiceLoop:
         self._timeline.stop()
         self._bus.publish(ev.Interrupted(audio_s=self._now, reason=reason))
         self._bus.publish(ev.OutputStopped(audio_s=self._now))
+        if self.state in ("thinking", "speaking"):
+            self._set_state("idle")  # a wake word goes on to listening at once
 
-    def _publish_cut(self, turn: _Turn) -> None:
-        answer = turn.answer
+    def _publish_cut(self, turn: Turn) -> None:
         turn.stamps["interrupted"] = turn.stamps["done"] = self._now
-        self._bus.publish(ev.AnswerEnd(
-            question=turn.transcript,
-            answer=answer.text if answer is not None else " ".join(turn.said),
-            sources=[] if answer is None else [
-                {"title": s.title, "path": s.path, "chunk_id": s.chunk_id}
-                for s in answer.sources],
-            tier=-1 if answer is None else answer.tier, method="interrupted",
-            timings_ms=_timings(turn), stamps=dict(turn.stamps), wake_score=turn.wake_score))
+        turn.stamps.setdefault("transcript", self._now)
+        self._bus.publish(answer_end(turn, turn.transcript, turn.answer, method="interrupted"))
+
+    def _utterance_settings(self, state: str = "listening") -> UtteranceSettings:
+        seg = self.settings.segmenter
+        if state == "follow-up":  # the window is simply a longer wait for speech to start
+            seg = replace(seg, start_timeout_s=self.settings.followup_s)
+        return UtteranceSettings(vad_threshold=self.settings.vad_threshold,
+                                 preroll_s=self.settings.preroll_s, segmenter=seg)
 
     def _start_listening(self, state: str = "listening") -> None:
-        settings = self.settings.segmenter
-        if state == "follow-up":  # the window is simply a longer wait for speech to start
-            settings = replace(settings, start_timeout_s=self.settings.followup_s)
-        self._segmenter = Segmenter(settings)
+        self._drop_speculation()
+        self._utt = Utterance(self._utterance_settings(state), self._now,
+                              after_wake=state == "listening")
         self._vad.reset()
-        self._utterance = []
+        self._inc.reset()
+        self._inc.every_s, self._inc.use_prefix = (self.settings.pass_every_s,
+                                                   self.settings.stt_prefix)
         self._set_state(state)
 
     def _listen(self, chunk: AudioChunk) -> None:
-        speech = self._vad.probability(chunk) >= self.settings.vad_threshold
-        was_started = self._segmenter.started
-        self._utterance.append(chunk)
-        done = self._segmenter.process(chunk.duration, speech)
-        if self._segmenter.started and not was_started:
-            # Keep a short pre-roll before the detected onset, drop the silence before it.
-            onset = self._now - (self._segmenter.elapsed - self._segmenter.start_at)
-            self._utterance = [c for c in self._utterance
-                               if c.start + c.duration >= onset - self.settings.preroll_s]
-            self._bus.publish(ev.VadStart(audio_s=onset))
+        u = self._utt
+        if u.feed(chunk, self._vad.frames(chunk)):
+            self._bus.publish(ev.VadStart(audio_s=u.onset))
+            self._inc.begin(self._now)
             if self.state == "follow-up":  # a follow-up question, no wake word needed
-                self._turn = _Turn(wake_score=0.0, stamps={"wake": self._now})
+                self._turn = Turn(wake_score=0.0, stamps={"wake": self._now})
                 self._set_state("listening")
-        if not done:
-            return
-        reason = self._segmenter.reason
-        self._bus.publish(ev.VadEnd(audio_s=self._now, speech_s=self._segmenter.speech_s,
-                                    reason=reason))
-        if reason == "no-speech" or self._turn is None:
+        if u.reason == "no-speech" or (u.reason and self._turn is None):
+            self._bus.publish(ev.VadEnd(audio_s=self._now, speech_s=u.speech_s,
+                                        reason=u.reason))
             self._set_state("idle")
+        elif u.started:
+            self._advance()
+
+    def _advance(self) -> None:
+        """Passes, speculation and the end of the turn, after each listened chunk."""
+        u, inc, s = self._utt, self._inc, self.settings
+        if self._answer_scope is not None and u.speech_end > self._speculated_end:
+            self._drop_speculation()  # they went on speaking: the answer was premature
+        if not s.incremental:
+            if u.reason:
+                self._end_turn(u.reason, None)
             return
-        self._turn.stamps["speech_end"] = self._now
-        audio = np.concatenate([c.samples for c in self._utterance])
-        self._utterance = []
-        self._set_state("thinking")
+        pausing = u.silence_s >= s.speculate_s
+        cover = inc.covering(u.speech_end)
+        if cover is None and not inc.busy and (pausing or inc.due(self._now)):
+            if not inc.passes:
+                self._bus.publish(ev.SttStart())
+            inc.start(self._tg, u.audio(), self._now, final=pausing)
+        if cover is not None and pausing and self._answer_scope is None:
+            self._start_answer(cover.transcript)
+        text = cover.text if cover is not None else None
+        if u.reason or ends_turn(u.silence_s, text, u.speech_s, s.turn):
+            self._end_turn(u.reason or "silence", cover.transcript if cover else None,
+                           complete=not u.reason and text is not None and looks_complete(text))
+
+    def _partial(self, stable: str, text: str) -> None:
+        self._bus.publish(ev.SttPartial(text=text, stable=stable, audio_s=self._now))
+
+    def _start_answer(self, transcript: Any) -> None:
+        """The answer task, on ``transcript`` (the covering pass) or, if None, on one pass
+        over the utterance made now (the naive path; the hangover ran out first)."""
+        assert self._turn is not None
+        turn = self._turn
+        turn.stamps["speech_end"] = self._speculated_end = self._utt.speech_end
+        if transcript is not None:
+            turn.stamps["transcript"] = self._now
+            self._bus.publish(ev.SttEnd(text=transcript.text, rejected=transcript.rejected))
+            self._bus.publish(ev.AnswerSpeculated(audio_s=self._now, question=transcript.text))
         self._answer_scope = anyio.CancelScope()
-        self._tg.start_soon(self._answer, audio, self._turn, self._answer_scope)
+        self._tg.start_soon(self._answer, self._utt.audio(), transcript, turn,
+                            self._answer_scope)
+
+    def _drop_speculation(self) -> None:
+        turn = self._turn
+        if self._answer_scope is None or turn is None or turn.committed.is_set():
+            return
+        self._answer_scope.cancel()
+        self._answer_scope = None
+        for key in ("transcript", "first_token"):
+            turn.stamps.pop(key, None)
+        self._bus.publish(ev.SpeculationCancelled(audio_s=self._now))
+        self._turn = replace(turn, committed=anyio.Event(), said=[], stamps=dict(turn.stamps),
+                             busy_ms=dict.fromkeys(turn.busy_ms, 0.0))
+
+    def _end_turn(self, reason: str, transcript: Any, *, complete: bool = False) -> None:
+        u = self._utt
+        if self._answer_scope is None:
+            self._start_answer(transcript)
+        assert self._turn is not None
+        turn = self._turn
+        turn.stamps["end_of_turn"] = self._now
+        self._bus.publish(ev.VadEnd(
+            audio_s=self._now, speech_s=u.speech_s, reason=reason, speech_end=u.speech_end,
+            end_of_turn_ms=round((self._now - u.speech_end) * 1000, 1), complete=complete))
+        turn.committed.set()
+        self._set_state("speaking" if self._timeline.speaking else "thinking")
 
     # ----------------------------------------------------------------- output side
     def _play(self, seconds: float) -> None:
@@ -207,24 +262,34 @@ class VoiceLoop:
             self._bus.publish(ev.AudioOut(audio_s=self._now - seconds, first=True))
 
     # ---------------------------------------------------------------- answer task
-    async def _answer(self, audio: npt.NDArray[np.int16], turn: _Turn,
+    async def _answer(self, audio: npt.NDArray[np.int16], transcript: Any, turn: Turn,
                       scope: anyio.CancelScope) -> None:
         with scope:
-            self._bus.publish(ev.SttStart())
-            start = time.perf_counter()
-            transcript = await anyio.to_thread.run_sync(self._stt.transcribe, audio,
-                                                        limiter=self._limiter,
-                                                        abandon_on_cancel=True)
-            turn.busy_ms["stt"] = (time.perf_counter() - start) * 1000
-            turn.stamps["transcript"] = self._now
-            self._bus.publish(ev.SttEnd(text=transcript.text, rejected=transcript.rejected))
+            if transcript is None and self.settings.incremental:
+                cover = await self._inc.wait_cover(turn.stamps["speech_end"])
+                transcript = cover.transcript if cover is not None else None
+                if transcript is not None:
+                    turn.stamps["transcript"] = self._now
+                    self._bus.publish(ev.SttEnd(text=transcript.text,
+                                                rejected=transcript.rejected))
+            if transcript is None:
+                self._bus.publish(ev.SttStart())
+                start = time.perf_counter()
+                transcript = await anyio.to_thread.run_sync(self._stt.transcribe, audio,
+                                                            limiter=self._limiter)
+                turn.busy_ms["stt"] = (time.perf_counter() - start) * 1000
+                turn.stamps["transcript"] = self._now
+                self._bus.publish(ev.SttEnd(text=transcript.text, rejected=transcript.rejected))
+            elif self._inc.latest is not None:
+                turn.busy_ms["stt"] = self._inc.latest.cpu_s * 1000
             turn.transcript = transcript.text
             if not transcript.text:
+                await turn.committed.wait()
                 self._finish(scope, follow_up=False)
                 return
             await self._respond(transcript.text, turn, scope, origin="voice")
 
-    async def _respond(self, question: str, turn: _Turn, scope: anyio.CancelScope, *,
+    async def _respond(self, question: str, turn: Turn, scope: anyio.CancelScope, *,
                        origin: str) -> None:
         """Answer ``question`` and speak it (inside ``scope``, which a barge-in cancels)."""
         answer = await self._answerer.answer(question,
@@ -235,16 +300,12 @@ class VoiceLoop:
             turn.busy_ms[key] = answer.timings_ms.get(key, 0.0)
         if self.settings.speak_source and answer.sources and answer.method != "abstain":
             await self._say(f"Source: {answer.sources[0].title}.", turn)
+        await turn.committed.wait()
         turn.stamps.setdefault("first_token", turn.stamps["transcript"])
         await self._drain()
         turn.stamps["done"] = self._now
         self._previous = (question, answer.text)
-        self._bus.publish(ev.AnswerEnd(
-            question=question, answer=answer.text,
-            sources=[{"title": s.title, "path": s.path, "chunk_id": s.chunk_id}
-                     for s in answer.sources],
-            tier=answer.tier, method=answer.method, timings_ms=_timings(turn),
-            stamps=dict(turn.stamps), wake_score=turn.wake_score, origin=origin))
+        self._bus.publish(answer_end(turn, question, answer, origin=origin))
         self._finish(scope, follow_up=origin == "voice")
 
     async def _drain(self) -> None:
@@ -252,72 +313,21 @@ class VoiceLoop:
             self._drained = anyio.Event()
             await self._drained.wait()  # set by _play when the last sample has played
 
-    # ------------------------------------------------------------ typed input
-    def can_take_text(self) -> bool:
-        """True when a typed question can be spoken now (nothing heard or said in flight)."""
-        return self._tg is not None and self._answer_scope is None and \
-            self.state in ("idle", "follow-up")
-
-    async def ask_text(self, question: str, *, origin: str) -> Any:
-        """A typed question (MQTT, the page): answered and spoken like a heard one.
-
-        Returns the ``Answer``, or None if it was cut (wake word, stop command) before the
-        answerer returned.  Call only when ``can_take_text()``.
-        """
-        now = self._now
-        turn = _Turn(wake_score=0.0, stamps={"wake": now, "speech_end": now, "transcript": now},
-                     transcript=question)
-        scope = anyio.CancelScope()
-        self._turn, self._answer_scope = turn, scope
-        self._set_state("thinking")
-        finished = anyio.Event()
-
-        async def run() -> None:
-            try:
-                with scope:
-                    await self._respond(question, turn, scope, origin=origin)
-            finally:
-                finished.set()
-
-        self._tg.start_soon(run)
-        await finished.wait()
-        return turn.answer
-
-    async def say_text(self, text: str) -> None:
-        """Speak ``text`` (an announcement): now if the loop is free, else after what it says.
-
-        The `stop` command and the wake word cut it like any answer."""
-        if self._answer_scope is not None:  # an answer is in flight: queue behind it
-            for part in clauses(text):
-                self._timeline.enqueue(await anyio.to_thread.run_sync(
-                    self._tts.synthesize, part, limiter=self._limiter))
-            return
-        scope = anyio.CancelScope()
-        self._answer_scope = scope
-        with scope:
-            for part in clauses(text):
-                audio = await anyio.to_thread.run_sync(self._tts.synthesize, part,
-                                                       limiter=self._limiter,
-                                                       abandon_on_cancel=True)
-                self._timeline.enqueue(audio)
-                self._set_state("speaking")
-            await self._drain()
-        self._finish(scope, follow_up=False)
-
-    async def _say(self, sentence: str, turn: _Turn) -> None:
+    async def _say(self, sentence: str, turn: Turn) -> None:
         """Synthesise clause by clause: the first clause plays while the rest is made."""
         turn.stamps.setdefault("first_token", self._now)
         turn.said.append(sentence)
-        self._bus.publish(ev.TtsStart(sentence=sentence))
-        for part in clauses(sentence):
-            start = time.perf_counter()
-            audio = await anyio.to_thread.run_sync(self._tts.synthesize, part,
-                                                   limiter=self._limiter,
-                                                   abandon_on_cancel=True)
-            turn.busy_ms["tts_total"] += (time.perf_counter() - start) * 1000
-            self._timeline.enqueue(audio)
+        announced = False
+
+        def queued() -> None:  # runs once the turn is committed
+            nonlocal announced
+            if not announced:
+                self._bus.publish(ev.TtsStart(sentence=sentence))
+                announced = True
             if self.state == "thinking":
                 self._set_state("speaking")
+
+        await self._mouth.say(sentence, turn, first=len(turn.said) == 1, on_queued=queued)
 
     def _finish(self, scope: anyio.CancelScope, *, follow_up: bool) -> None:
         if self._answer_scope is scope:
@@ -331,13 +341,3 @@ class VoiceLoop:
         if state != self.state:
             self._bus.publish(ev.StateChanged(state=state, previous=self.state))
             self.state = state
-
-
-def _timings(turn: _Turn) -> dict[str, float]:
-    s = turn.stamps
-    ms = {"speech_end_to_transcript": (s["transcript"] - s["speech_end"]) * 1000,
-          "speech_end_to_first_audio": (s.get("first_audio", s["done"]) - s["speech_end"])
-          * 1000,
-          "total": (s["done"] - s["wake"]) * 1000}
-    ms.update(turn.busy_ms)
-    return {k: round(v, 1) for k, v in ms.items()}

@@ -30,7 +30,10 @@ class Wake(Protocol):
 
 
 class Vad(Protocol):
-    def probability(self, chunk: AudioChunk) -> float: ...
+    def frames(self, chunk: AudioChunk) -> npt.NDArray[np.float32]:
+        """Speech probability of each VAD window this chunk completes."""
+        ...
+
     def reset(self) -> None: ...
 
 
@@ -42,7 +45,11 @@ class Transcript(Protocol):
 
 
 class SpeechToText(Protocol):
-    def transcribe(self, samples: Samples) -> Transcript: ...
+    def transcribe(self, samples: Samples, *, prefix: str = "",
+                   quick: bool = False) -> Transcript:
+        """``prefix``: text the decoder is given as already said (the stable prefix);
+        ``quick``: a cheaper pass while speech goes on."""
+        ...
 
 
 class Speech(Protocol):

@@ -23,15 +23,22 @@ from xnai_edge.voice.interaction_log import run_interaction_log
 from xnai_edge.voice.loop import LoopSettings, VoiceLoop
 from xnai_edge.voice.ports import Sink
 from xnai_edge.voice.segmenter import SegmenterSettings
+from xnai_edge.voice.turn_policy import TurnSettings
 
 
 def loop_settings(ctx: AppContext) -> LoopSettings:
     v = ctx.config.voice
+    segmenter = SegmenterSettings(hangover_s=v.hangover_s, start_timeout_s=v.start_timeout_s,
+                                  max_utterance_s=v.max_utterance_s)
     return LoopSettings(
         wake_threshold=v.wake_threshold, wake_cooldown_s=v.wake_cooldown_s,
         vad_threshold=v.vad_threshold, followup_s=v.followup_s, speak_source=v.speak_source,
-        segmenter=SegmenterSettings(hangover_s=v.hangover_s, start_timeout_s=v.start_timeout_s,
-                                    max_utterance_s=v.max_utterance_s))
+        segmenter=segmenter,
+        turn=TurnSettings(min_silence_s=v.min_silence_s, complete_silence_s=v.complete_silence_s,
+                          hangover_s=v.hangover_s,
+                          slow_start_extra_s=segmenter.slow_start_extra_s,
+                          slow_start_below_s=segmenter.slow_start_below_s),
+        incremental=v.incremental_stt, pass_every_s=ctx.config.stt.pass_every_s)
 
 
 @dataclass

@@ -1,0 +1,310 @@
+"""The wait a person feels: last word -> first answer audio, measured from the outside.
+
+    .venv/bin/python tools/bench_wait.py [--runs 20] [--wer] [--out bench/wait.json]
+
+Each run feeds a recording (0.5 s, Piper "Hey Jarvis.", 0.5 s, a question about the manual,
+3 s of silence) through ``run_voice`` in real time -- the code ``xnai-edge listen`` runs -- with
+a sink that keeps the output aligned sample for sample with the input clock.  The wait is
+
+    first non-silent output sample  -  end of the last word in the input
+
+where the last word's end is known from how the input was built (the question's Piper audio,
+its trailing near-silence trimmed by a 10 ms RMS floor).  No stamp of the loop enters it.
+Every run is made twice, back to back on the same audio: the incremental loop (this build) and
+the naive loop (``voice.incremental_stt = false``: the full hangover, then one transcription
+pass), so a change in the machine's load hits both alike; the ratio is per run pair.
+
+Also: the lag of every input chunk's processing behind its real-time due moment (the wake word
+and playback run there: > 80 ms means a speaker buffer of one chunk would have run dry),
+transcription passes and CPU per second of speech for the incremental passes (offline, process
+CPU time), and with ``--wer`` the WER of both loops and of raw faster-whisper on the shared
+recordings.  Prints tables; never fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tools.bench import log, machine, ms_stats, table  # noqa: E402
+
+SPEECH = ROOT / "tests" / "data" / "speech"
+QUESTIONS = ["What is your wake word?", "How do I reset the device?", "How do I add documents?",
+             "How do I remove a document?", "Which file types can you read?",
+             "How do I mute the microphone?"]
+RATE = 16000
+Int16 = np.ndarray[Any, np.dtype[np.int16]]
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def loud_windows(samples: Int16, rate: int, floor: float) -> np.ndarray[Any, Any]:
+    win = rate // 100
+    n = len(samples) // win
+    levels = np.sqrt(np.mean(samples[:n * win].astype(np.float64).reshape(n, win) ** 2, axis=1))
+    return np.nonzero(levels > floor)[0]
+
+
+def trim(samples: Int16, floor: float = 300.0) -> Int16:
+    loud = loud_windows(samples, RATE, floor)
+    win = RATE // 100
+    return samples[loud[0] * win:(loud[-1] + 1) * win] if len(loud) else samples
+
+
+def first_sound(samples: Int16, threshold: int = 64) -> int | None:
+    """Index of the first output sample louder than ``threshold`` (Piper's near-silent lead
+    stays below it)."""
+    hits = np.nonzero(np.abs(samples.astype(np.int32)) > threshold)[0]
+    return int(hits[0]) if len(hits) else None
+
+
+def chunks_of(audio: Int16) -> Iterator[Any]:
+    from xnai_edge.audio.chunk import CHUNK_SAMPLES, AudioChunk
+
+    for i in range(0, len(audio), CHUNK_SAMPLES):
+        yield AudioChunk(audio[i:i + CHUNK_SAMPLES], i / RATE)
+
+
+class TimedSink:
+    """The output, aligned with the input; also when each tick was written (wall clock)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.parts: list[Int16] = []
+        self.written: list[float] = []
+
+    def write(self, samples: Int16) -> None:
+        self.parts.append(np.array(samples, dtype=np.int16))
+        self.written.append(time.perf_counter())
+
+    def audio(self) -> Int16:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int16)
+
+
+def question_input(tts: Any, question: str) -> tuple[Int16, float]:
+    """The input recording and the audio time at which its last word ends."""
+    def gap(s: float) -> Int16:
+        return np.zeros(int(s * RATE), dtype=np.int16)
+
+    wake = tts.to_16k(tts.synthesize("Hey Jarvis."))
+    spoken = trim(tts.to_16k(tts.synthesize(question)))
+    head = np.concatenate([gap(0.5), wake, gap(0.5)])
+    return np.concatenate([head, spoken, gap(3.0)]), (len(head) + len(spoken)) / RATE
+
+
+def mode_ctx(ctx: Any, incremental: bool) -> Any:
+    voice = dataclasses.replace(ctx.config.voice, incremental_stt=incremental)
+    return dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, voice=voice))
+
+
+async def one_run(ctx: Any, backends: Any, audio: Int16, last_word: float) -> dict[str, Any]:
+    from xnai_edge import events as ev
+    from xnai_edge.voice.pacing import paced
+    from xnai_edge.voice.session import run_voice
+
+    sink = TimedSink(backends.tts.sample_rate)
+    started = time.perf_counter()
+    cpu0 = cpu_seconds()
+    result = await run_voice(ctx, paced(chunks_of(audio)), sink, backends=backends)
+    cpu = cpu_seconds() - cpu0
+    out = sink.audio()
+    at = first_sound(out)
+    # Tick i is written when input chunk i has been processed; it was due at its chunk's end.
+    lag = [(w - started - (i + 1) * 0.08) * 1000 for i, w in enumerate(sink.written)]
+    row: dict[str, Any] = {
+        "wait_ms": None if at is None else round((at / sink.rate - last_word) * 1000, 1),
+        "cpu_s": round(cpu, 2), "max_lag_ms": round(max(lag, default=0.0), 1),
+        "late_chunks": sum(x > 80 for x in lag),
+        "passes": sum(isinstance(e, ev.SttPartial) for e in result.events),
+        "speculations": sum(isinstance(e, ev.AnswerSpeculated) for e in result.events)}
+    if result.interactions:
+        a = result.interactions[0]
+        row.update(transcript=a.question, method=a.method,
+                   loop_speech_end_to_first_audio=a.timings_ms["speech_end_to_first_audio"],
+                   end_of_turn_ms=a.timings_ms.get("end_of_turn_ms"),
+                   speech_end_error_ms=round((a.stamps["speech_end"] - last_word) * 1000, 1))
+    return row
+
+
+async def latency(ctx: Any, backends: Any, runs: int) -> dict[str, Any]:
+    inputs = [question_input(backends.tts, q) for q in QUESTIONS]
+    rows: dict[str, list[dict[str, Any]]] = {"incremental": [], "naive": []}
+    ratios = []
+    await one_run(mode_ctx(ctx, True), backends, *inputs[0])  # warm-up
+    for i in range(runs):
+        audio, last = inputs[i % len(inputs)]
+        pair = {}
+        for mode in ("incremental", "naive"):
+            pair[mode] = await one_run(mode_ctx(ctx, mode == "incremental"), backends, audio,
+                                       last)
+            rows[mode].append(pair[mode])
+        a, b = pair["incremental"]["wait_ms"], pair["naive"]["wait_ms"]
+        if a is not None and b:
+            ratios.append(a / b)
+        log(f"run {i + 1}/{runs} {QUESTIONS[i % len(QUESTIONS)]!r}: incremental {a} ms, "
+            f"naive {b} ms; load {os.getloadavg()[0]:.2f}")
+
+    def summary(mode: str) -> dict[str, Any]:
+        rs = rows[mode]
+        waits = [r["wait_ms"] for r in rs if r["wait_ms"] is not None]
+        return {"wait_ms": ms_stats(waits), "silent_runs": len(rs) - len(waits),
+                "end_of_turn_ms": ms_stats([r["end_of_turn_ms"] for r in rs
+                                            if r.get("end_of_turn_ms") is not None]),
+                "loop_speech_end_to_first_audio": ms_stats(
+                    [r["loop_speech_end_to_first_audio"] for r in rs
+                     if "loop_speech_end_to_first_audio" in r]),
+                "speech_end_error_ms": ms_stats([r["speech_end_error_ms"] for r in rs
+                                                 if "speech_end_error_ms" in r]),
+                "max_lag_ms": max((r["max_lag_ms"] for r in rs), default=0.0),
+                "late_chunks": sum(r["late_chunks"] for r in rs),
+                "passes_per_run": statistics.fmean(r["passes"] for r in rs) if rs else 0,
+                "cpu_s_per_run": round(statistics.fmean(r["cpu_s"] for r in rs), 2) if rs
+                else 0}
+
+    return {"runs": runs, "questions": QUESTIONS, "incremental": summary("incremental"),
+            "naive": summary("naive"),
+            "ratio": {"p50": round(statistics.median(ratios), 3) if ratios else None,
+                      "max": round(max(ratios), 3) if ratios else None, "n": len(ratios)},
+            "rows": rows}
+
+
+def pass_cpu(backends: Any, every_s: float = 0.6) -> dict[str, Any]:
+    """CPU per second of speech for the passes the loop makes while a question is spoken."""
+    speech_s = cpu_inc = cpu_one = 0.0
+    passes = 0
+    for q in QUESTIONS:
+        audio = trim(backends.tts.to_16k(backends.tts.synthesize(q)))
+        speech_s += len(audio) / RATE
+        ends = [int(t * RATE) for t in np.arange(every_s, len(audio) / RATE, every_s)]
+        ends.append(len(audio) + int(0.1 * RATE))
+        padded = np.concatenate([audio, np.zeros(int(0.1 * RATE), dtype=np.int16)])
+        c0 = cpu_seconds()
+        for end in ends:
+            backends.stt.transcribe(padded[:end])
+        cpu_inc += cpu_seconds() - c0
+        passes += len(ends)
+        c0 = cpu_seconds()
+        backends.stt.transcribe(np.concatenate([padded, np.zeros(int(0.7 * RATE),
+                                                                 dtype=np.int16)]))
+        cpu_one += cpu_seconds() - c0
+    return {"speech_s": round(speech_s, 2), "passes": passes, "every_s": every_s,
+            "cpu_s_per_speech_s_incremental": round(cpu_inc / speech_s, 3),
+            "cpu_s_per_speech_s_one_pass": round(cpu_one / speech_s, 3)}
+
+
+async def wer_runs(ctx: Any, backends: Any) -> dict[str, Any]:
+    """WER of both loops and raw faster-whisper on tests/data/speech (one run per clip)."""
+    import csv
+
+    from faster_whisper import WhisperModel
+
+    from tests.integration.test_wer import wer  # the one WER definition
+    from xnai_edge.audio.wav import read_wav
+    from xnai_edge.backends.stt import DECODE_OPTIONS
+    from xnai_edge.modelstore import ModelStore
+
+    with (SPEECH / "manifest.tsv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    raw = WhisperModel(str(ModelStore(ctx.models_dir).path("stt")), device="cpu",
+                       compute_type="int8", cpu_threads=ctx.config.stt.threads)
+    wake = backends.tts.to_16k(backends.tts.synthesize("Hey Jarvis."))
+    pairs: dict[str, list[tuple[str, str]]] = {"raw": [], "incremental": [], "naive": []}
+    for row in rows:
+        path = SPEECH / row["path"]
+        segments, _ = raw.transcribe(str(path), **DECODE_OPTIONS)
+        pairs["raw"].append((row["reference"], " ".join(s.text.strip() for s in segments)))
+        audio = np.concatenate([np.zeros(8000, np.int16), wake, np.zeros(8000, np.int16),
+                                read_wav(path), np.zeros(3 * RATE, np.int16)])
+        for mode in ("incremental", "naive"):
+            r = await one_run(mode_ctx(ctx, mode == "incremental"), backends, audio, 0.0)
+            pairs[mode].append((row["reference"], r.get("transcript", "")))
+        log(f"WER clip {row['path']}: {pairs['incremental'][-1][1]!r}")
+    return {k: round(wer(v), 4) for k, v in pairs.items()} | {"clips": len(rows)}
+
+
+def tables(r: dict[str, Any]) -> str:
+    lat = r["latency"]
+    rows = []
+    for mode in ("incremental", "naive"):
+        m = lat[mode]
+        rows.append([mode, m["wait_ms"].get("p50"), m["wait_ms"].get("p95"),
+                     m["end_of_turn_ms"].get("p50"), m["speech_end_error_ms"].get("p50"),
+                     m["max_lag_ms"], m["late_chunks"], round(m["passes_per_run"], 1),
+                     m["cpu_s_per_run"]])
+    out = [table(f"last word -> first answer audio, measured on the output WAV ({lat['runs']} "
+                 f"run pairs, {len(lat['questions'])} questions; ratio incremental/naive p50 "
+                 f"{lat['ratio']['p50']}, worst {lat['ratio']['max']})",
+                 ["loop", "wait p50 ms", "wait p95 ms", "end-of-turn p50 ms",
+                  "speech_end - last word ms", "max chunk lag ms", "chunks > 80 ms late",
+                  "passes/run", "CPU s/run"], rows)]
+    c = r["pass_cpu"]
+    out.append(table("transcription CPU per second of speech (process CPU time)",
+                     ["passes every", "incremental", "one pass after the hangover"],
+                     [[f"{c['every_s']} s", c["cpu_s_per_speech_s_incremental"],
+                       c["cpu_s_per_speech_s_one_pass"]]]))
+    if "wer" in r:
+        w = r["wer"]
+        out.append(table(f"WER on tests/data/speech ({w['clips']} clips, wake word before "
+                         "each, real time)", ["raw faster-whisper", "naive loop",
+                                              "incremental loop"],
+                         [[w["raw"], w["naive"], w["incremental"]]]))
+    return "\n".join(out)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--wer", action="store_true", help="also the WER runs (~4 min)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "wait.json")
+    p.add_argument("--models-dir", type=Path)
+    args = p.parse_args()
+
+    import anyio
+
+    from xnai_edge import paths
+    from xnai_edge.config import load_config
+    from xnai_edge.context import AppContext
+    from xnai_edge.voice.session import VoiceBackends
+
+    models_dir = paths.models_dir(str(args.models_dir) if args.models_dir else None)
+    config = load_config(None)
+    results: dict[str, Any] = {"meta": machine()}
+    with tempfile.TemporaryDirectory(prefix="bench-wait-") as tmp:
+        ctx = AppContext(config=config, data_dir=Path(tmp), models_dir=models_dir)
+
+        async def run() -> None:
+            backends = await VoiceBackends.load(ctx)
+            results["latency"] = await latency(ctx, backends, args.runs)
+            results["pass_cpu"] = pass_cpu(backends, config.stt.pass_every_s)
+            if args.wer:
+                results["wer"] = await wer_runs(ctx, backends)
+
+        anyio.run(run)
+    results["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    text = tables(results)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

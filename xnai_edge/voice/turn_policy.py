@@ -1,0 +1,76 @@
+"""End of turn decided from what was said (pure: text, seconds in, seconds out).
+
+A fixed hangover makes everyone wait for the slowest case: 0.8 s of silence (1.2 s while the
+utterance is short) after every question, although "what is your wake word?" is plainly over
+after a breath.  Here the silence needed depends on the transcript so far:
+
+- a transcript that reads as a finished sentence (ends in . ? or !, and its last word is not one
+  that needs a continuation: "the", "of", "is", "what", ...) ends the turn after
+  ``complete_silence_s`` (~0.3 s);
+- anything else ("what is the...", no transcript yet, or the gate's empty text) waits the
+  configured hangover, as before;
+- never less than ``min_silence_s``, whatever the text says (the property test's invariant).
+
+Whisper punctuates what it hears as finished and tends to write "..." or no full stop for
+speech cut mid-phrase, which is what makes the text a usable signal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    min_silence_s: float = 0.25
+    """No turn ends on less silence than this."""
+    complete_silence_s: float = 0.3
+    """Silence that ends a turn whose transcript is a complete sentence."""
+    hangover_s: float = 0.8
+    """Silence that ends any other turn ..."""
+    slow_start_extra_s: float = 0.4
+    """... plus this while less than ``slow_start_below_s`` of speech has been heard."""
+    slow_start_below_s: float = 1.0
+
+
+DANGLING = frozenset("""
+a an the this that these those my your his her its our their some any no every each
+of to for in on at by with from into onto about as than like between after before over under
+and or but nor so because if when while whether then
+is are was were be been am do does did can could will would should shall may might must has
+have had not
+what whats how when where why who whom whose which
+i you he she it we they me him us them
+please just very more most""".split())
+"""Words a finished question or command does not end with."""
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def looks_complete(text: str) -> bool:
+    """True when ``text`` reads as a finished sentence (see the module docstring)."""
+    stripped = text.strip().rstrip("\"')]")
+    if not stripped or stripped.endswith(("...", "…")) or stripped[-1] not in ".?!":
+        return False
+    words = _WORD.findall(stripped.lower())
+    return bool(words) and words[-1].replace("'", "") not in DANGLING
+
+
+def silence_needed(text: str | None, speech_s: float, settings: TurnSettings) -> float:
+    """Seconds of silence after the last speech frame that end the turn.
+
+    ``text`` is the transcript of all speech so far, or None when none covers it yet."""
+    s = settings
+    if text is not None and looks_complete(text):
+        need = s.complete_silence_s
+    else:
+        need = s.hangover_s + (s.slow_start_extra_s if speech_s < s.slow_start_below_s
+                               else 0.0)
+    return max(s.min_silence_s, need)
+
+
+def ends_turn(silence_s: float, text: str | None, speech_s: float,
+              settings: TurnSettings) -> bool:
+    """True when ``silence_s`` of silence after the last speech frame ends the turn."""
+    return silence_s >= silence_needed(text, speech_s, settings) - 1e-9
