@@ -197,6 +197,17 @@ def bench_mqtt(quick: bool) -> list[str]:
     return [str(TOOLS / "bench_mqtt.py"), *(["--quick"] if quick else [])]
 
 
+def bench_web(quick: bool) -> list[str]:
+    """The status page: page weight, first paint, RSS added, latency under /api/status load."""
+    return [str(TOOLS / "bench_web.py"), *(["--quick"] if quick else [])]
+
+
+def show_web(r: dict[str, Any]) -> str:
+    from tools.bench_web import show as show_bench_web  # it imports this module
+
+    return show_bench_web(r)
+
+
 def show_mqtt(r: dict[str, Any]) -> str:
     from tools.bench_mqtt import show as show_bench_mqtt  # it imports this module
 
@@ -347,7 +358,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------- main
-NAMES = ("ingest", "retrieval", "scale", "ask", "answer", "mqtt")
+NAMES = ("ingest", "retrieval", "scale", "ask", "answer", "mqtt", "web")
 
 
 def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
@@ -359,7 +370,7 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
                    str(n) if v == "random" else f"{n}-{v}") for n, v in scale_runs(quick)]
     else:
         cmd = {"ingest": bench_ingest, "retrieval": bench_retrieval, "ask": bench_ask,
-               "answer": bench_answer, "mqtt": bench_mqtt}[name](quick)
+               "answer": bench_answer, "mqtt": bench_mqtt, "web": bench_web}[name](quick)
         specs.append(([py, *cmd], results, name))
     for cmd, where, key in specs:
         log(f"running {' '.join(Path(c).name if '/' in c else c for c in cmd)}")
@@ -378,7 +389,8 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
 
 def show(name: str, results: dict[str, Any]) -> str:
     return {"ingest": show_ingest, "retrieval": show_retrieval, "scale": show_scale,
-            "ask": show_ask, "answer": show_answer, "mqtt": show_mqtt}[name](results[name])
+            "ask": show_ask, "answer": show_answer, "mqtt": show_mqtt,
+            "web": show_web}[name](results[name])
 
 
 def main() -> int:

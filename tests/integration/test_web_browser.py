@@ -8,7 +8,6 @@ the voice state change (thinking/speaking) live.  The tier must follow a PSI cha
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -18,17 +17,22 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
-from web_harness import WebDaemon, build_template, psi_text, start_daemon
+from web_harness import (
+    WebDaemon,
+    build_template,
+    chromium,
+    log_in,
+    psi_text,
+    start_daemon,
+    text_of,
+    wait,
+)
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = REPO / "tests" / "artifacts"
 HARBOUR = "# Harbour notes\n\nThe blue heron boat is moored at pier seven, next to the old " \
           "lighthouse.\n"
@@ -41,19 +45,6 @@ def silent_wav(path: Path, seconds: int) -> Path:
         w.setframerate(16000)
         w.writeframes(b"\0\0" * 16000 * seconds)
     return path
-
-
-def chromium(profile: Path) -> WebDriver:
-    """Debian's Chromium + chromedriver by path: Selenium Manager has nothing to fetch."""
-    os.environ["SE_OFFLINE"] = "true"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                "--window-size=1200,1400"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 @pytest.fixture(scope="module")
@@ -86,27 +77,6 @@ def browser(workdir: Path) -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
-
-
-def wait(driver: WebDriver, timeout_s: float, what: str, condition):  # type: ignore[no-untyped-def]
-    return WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(
-        condition, message=f"no {what} within {timeout_s:g} s")
-
-
-def text_of(driver: WebDriver, element_id: str) -> str:
-    return str(driver.find_element(By.ID, element_id).text)
-
-
-def log_in(driver: WebDriver, daemon: WebDaemon) -> None:
-    driver.get(daemon.url)
-    assert driver.current_url.endswith("/login")
-    user = driver.find_element(By.NAME, "username")
-    user.clear()
-    user.send_keys("admin")
-    driver.find_element(By.NAME, "password").send_keys(daemon.password)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait(driver, 20, "overview after login", lambda d: d.find_elements(By.ID, "tier"))
-    assert driver.current_url == daemon.url
 
 
 def test_log_in_ask_see_the_state_live_and_keep_a_screenshot(browser: WebDriver,

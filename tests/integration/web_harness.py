@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -28,7 +28,11 @@ from conftest import CLI
 from xnai_edge.errors import XnaiError
 from xnai_edge.health.status_socket import SOCKET_NAME, query
 
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+
 START_S = 180.0
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def build_template(models_dir: Path, data: Path) -> Path:
@@ -224,3 +228,50 @@ def files_under(root: Path) -> set[str]:
     """Every file below ``root`` except SQLite's own journal files (they come and go)."""
     return {str(p.relative_to(root)) for p in root.rglob("*")
             if p.is_file() and not p.name.endswith(("-wal", "-shm", "-journal"))}
+
+
+# ----------------------------------------------------------------------------- browser
+def chromium(profile: Path) -> WebDriver:
+    """Debian's Chromium + chromedriver by path: Selenium Manager has nothing to fetch."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                "--window-size=1200,1400"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def wait(driver: WebDriver, timeout_s: float, what: str,
+         condition: Callable[[WebDriver], Any]) -> Any:
+    """Poll ``condition`` every 50 ms until it is true, for at most ``timeout_s``."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(
+        condition, message=f"no {what} within {timeout_s:g} s")
+
+
+def text_of(driver: WebDriver, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.ID, element_id).text)
+
+
+def log_in(driver: WebDriver, daemon: WebDaemon) -> None:
+    """Through the login form, as a person would."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(daemon.url)
+    assert driver.current_url.endswith("/login")
+    user = driver.find_element(By.NAME, "username")
+    user.clear()
+    user.send_keys("admin")
+    driver.find_element(By.NAME, "password").send_keys(daemon.password)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver, 20, "overview after login", lambda d: d.find_elements(By.ID, "tier"))
+    assert driver.current_url == daemon.url
