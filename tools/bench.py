@@ -214,6 +214,17 @@ def show_mqtt(r: dict[str, Any]) -> str:
     return show_bench_mqtt(r)
 
 
+def bench_wyoming(quick: bool) -> list[str]:
+    """Home Assistant's Assist over Wyoming: STT/TTS latency vs direct, RSS added."""
+    return [str(TOOLS / "bench_wyoming.py"), *(["--quick"] if quick else [])]
+
+
+def show_wyoming(r: dict[str, Any]) -> str:
+    from tools.bench_wyoming import show as show_bench_wyoming  # it imports this module
+
+    return show_bench_wyoming(r)
+
+
 def scale_runs(quick: bool) -> tuple[tuple[int, str], ...]:
     """(chunks, vectors) of the scale runs; see bench_retrieval_scale.py for the two kinds."""
     if quick:
@@ -358,7 +369,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------- main
-NAMES = ("ingest", "retrieval", "scale", "ask", "answer", "mqtt", "web")
+NAMES = ("ingest", "retrieval", "scale", "ask", "answer", "mqtt", "web", "wyoming")
 
 
 def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
@@ -370,7 +381,8 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
                    str(n) if v == "random" else f"{n}-{v}") for n, v in scale_runs(quick)]
     else:
         cmd = {"ingest": bench_ingest, "retrieval": bench_retrieval, "ask": bench_ask,
-               "answer": bench_answer, "mqtt": bench_mqtt, "web": bench_web}[name](quick)
+               "answer": bench_answer, "mqtt": bench_mqtt, "web": bench_web,
+               "wyoming": bench_wyoming}[name](quick)
         specs.append(([py, *cmd], results, name))
     for cmd, where, key in specs:
         log(f"running {' '.join(Path(c).name if '/' in c else c for c in cmd)}")
@@ -390,7 +402,7 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
 def show(name: str, results: dict[str, Any]) -> str:
     return {"ingest": show_ingest, "retrieval": show_retrieval, "scale": show_scale,
             "ask": show_ask, "answer": show_answer, "mqtt": show_mqtt,
-            "web": show_web}[name](results[name])
+            "web": show_web, "wyoming": show_wyoming}[name](results[name])
 
 
 def main() -> int:
