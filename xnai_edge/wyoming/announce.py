@@ -48,7 +48,7 @@ async def announce(host: str, port: int, device_id: str,
         info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}",
                                 addresses=[socket.inet_aton(address)], port=port,
                                 properties={"device": "xnai-edge"}, server=f"{name}.local.")
-        zc: Any = AsyncZeroconf(ip_version=IPVersion.V4Only)
+        zc: Any = AsyncZeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
     except (OSError, ValueError) as exc:
         report(f"not announced: {exc}")
         return
