@@ -99,7 +99,12 @@ def test_outage_reconnect_mute_and_kill_9(setup: tuple[Broker, XnaiDaemon]) -> N
     with Watcher(broker, f"{base}/#") as ha:
         ha.last(f"{base}/availability", timeout_s=30, match=lambda m: m.text == "online")
         online_s = time.monotonic() - back_at
-        ha.last(f"{base}/state", timeout_s=10)
+        # The state says what happened while the broker was away.  (paho re-sends first what
+        # was in flight when the broker went, so an older state may arrive before it.)
+        state = ha.last(f"{base}/state", timeout_s=10,
+                        match=lambda m: m.json()["last_question"] != "").json()
+        assert "document" in state["last_question"].lower(), state
+        assert state["interactions_today"] == 1 and state["last_latency_ms"] > 0, state
         restored = d.wait_line("connection to broker", 10)
         assert "restored" in restored[-1], restored
         # Commands work again.
