@@ -73,6 +73,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_llm(d: WebDaemon) -> None:
     d.wait_status(lambda s: s["models"].get("llm") == "loaded", 180, "the LLM loaded")
 
@@ -119,6 +126,10 @@ def page_costs(work: Path, template: Path, models_dir: Path, loads: int) -> dict
             if i == 0:
                 driver.execute_cdp_cmd("Network.clearBrowserCache", {})
             driver.get(d.url)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not driver.execute_script(
+                    "return performance.getEntriesByType('paint').length"):
+                time.sleep(0.05)  # polling until the browser has painted
             samples.append(driver.execute_script("""
                 const nav = performance.getEntriesByType('navigation')[0];
                 const res = performance.getEntriesByType('resource');
@@ -152,10 +163,13 @@ class Hammer:
 
     def __init__(self, d: WebDaemon, clients: int) -> None:
         self.d, self.clients = d, clients
+        self.cpu_start = cpu_s(d.proc.pid)
         self.stop = threading.Event()
         self.latencies: list[float] = []
         self.errors = 0
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        self.threads = [threading.Thread(target=self._run, args=(f"127.0.1.{i + 1}",),
+                                         daemon=True) for i in range(clients)]
+        self.refused = 0
         self.started = 0.0
 
     def __enter__(self) -> Hammer:
@@ -169,10 +183,12 @@ class Hammer:
         for t in self.threads:
             t.join(30)
         self.seconds = time.perf_counter() - self.started
+        self.cpu = cpu_s(self.d.proc.pid) - self.cpu_start
 
-    def _run(self) -> None:
+    def _run(self, source: str) -> None:
+        """One client (its own loopback address, like its own host on the LAN)."""
         headers = basic("admin", self.d.password)
-        conn = Client(self.d.url).connection(timeout=30)
+        conn = Client(self.d.url, source=source).connection(timeout=30)
         while not self.stop.is_set():
             start = time.perf_counter()
             try:
@@ -180,10 +196,11 @@ class Hammer:
                 resp = conn.getresponse()
                 resp.read()
                 ok = resp.status == 200
+                self.refused += resp.status == 429
             except (OSError, http.client.HTTPException):
                 ok = False
                 conn.close()
-                conn = Client(self.d.url).connection(timeout=30)
+                conn = Client(self.d.url, source=source).connection(timeout=30)
             if ok:
                 self.latencies.append((time.perf_counter() - start) * 1000)
             else:
@@ -191,8 +208,10 @@ class Hammer:
 
     def report(self) -> dict[str, Any]:
         return {"clients": self.clients, "requests": len(self.latencies), "errors": self.errors,
+                "refused_429": self.refused,
                 "requests_per_s": round(len(self.latencies) / self.seconds, 1),
-                "status_ms": ms_stats(self.latencies)}
+                "status_ms": ms_stats(self.latencies),
+                "daemon_cpu_percent": round(100 * self.cpu / self.seconds, 1)}
 
 
 def recording(models_dir: Path, path: Path, turns: int) -> Path:
@@ -233,15 +252,18 @@ def voice_run(work: Path, template: Path, models_dir: Path, wav: Path, turns: in
     load_before = loadavg()
     try:
         wait_llm(d)
+        cpu0, t0 = cpu_s(d.proc.pid), time.perf_counter()
         hammer = Hammer(d, clients) if clients else contextlib.nullcontext()
         with hammer:
             d.wait_status(lambda s: s["state"] == "input-ended", 60 + turns * 40,
                           "the WAV played")
+        cpu = round(100 * (cpu_s(d.proc.pid) - cpu0) / (time.perf_counter() - t0), 1)
         lat = voice_latencies(d.data)
     finally:
         d.stop()
     out = {"speech_end_to_first_audio_ms": ms_stats(lat), "answered": len(lat),
-           "turns": turns, "loadavg_before": load_before, "loadavg_after": loadavg()}
+           "turns": turns, "loadavg_before": load_before, "loadavg_after": loadavg(),
+           "daemon_cpu_percent": cpu}
     if isinstance(hammer, Hammer):
         out["hammer"] = hammer.report()
     return out
@@ -250,7 +272,7 @@ def voice_run(work: Path, template: Path, models_dir: Path, wav: Path, turns: in
 def typed_run(d: WebDaemon, asks: int, clients: int) -> dict[str, Any]:
     c, auth = Client(d.url), basic("admin", d.password)
     wall, server = [], []
-    load_before = loadavg()
+    load_before, cpu0, t0 = loadavg(), cpu_s(d.proc.pid), time.perf_counter()
     hammer = Hammer(d, clients) if clients else contextlib.nullcontext()
     with hammer:
         for i in range(asks):
@@ -260,7 +282,9 @@ def typed_run(d: WebDaemon, asks: int, clients: int) -> dict[str, Any]:
             wall.append((time.perf_counter() - start) * 1000)
             server.append(float(reply.json()["timings_ms"]["total"]))
     out = {"wall_ms": ms_stats(wall), "server_total_ms": ms_stats(server),
-           "loadavg_before": load_before, "loadavg_after": loadavg()}
+           "loadavg_before": load_before, "loadavg_after": loadavg(),
+           "daemon_cpu_percent": round(100 * (cpu_s(d.proc.pid) - cpu0) /
+                                       (time.perf_counter() - t0), 1)}
     if isinstance(hammer, Hammer):
         out["hammer"] = hammer.report()
     return out
@@ -329,11 +353,12 @@ def show(r: dict[str, Any]) -> str:
             h = x.get("hammer", {})
             rows.append([f"{kind}: {key}", load, x[key].get("p50"), x[key].get("p95"),
                          x[key].get("n"), h.get("requests_per_s"),
-                         h.get("status_ms", {}).get("p50"), f"{x['loadavg_before']}"
+                         h.get("status_ms", {}).get("p50"), x.get("daemon_cpu_percent"),
+                         f"{x['loadavg_before']}"
                          f" -> {x['loadavg_after']}"])
     return out + table("answer latency with clients hammering /api/status", [
         "latency", "load", "p50 ms", "p95 ms", "n", "status req/s", "status p50 ms",
-        "load avg"], rows)
+        "daemon CPU %", "load avg"], rows)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import shutil
 import socket
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -477,3 +478,34 @@ def test_a_stalled_body_gets_408_and_a_third_upload_waits_its_turn(
     after = upload(client, auth, "third.md", b"# Third\n\nA third document.\n")
     assert after.status == 201, after.text
     client.request("DELETE", f"/api/documents/{after.json()['id']}", headers=auth)
+
+
+def test_a_flooding_address_gets_429_and_others_do_not(daemon: WebDaemon) -> None:
+    codes: list[int] = []
+
+    def flood() -> None:
+        conn = Client(daemon.url, source="127.0.0.7").connection()
+        for _ in range(150):
+            conn.request("GET", "/healthz")
+            resp = conn.getresponse()
+            resp.read()
+            codes.append(resp.status)
+            if resp.status == 429:
+                assert resp.headers["retry-after"] == "1"
+        conn.close()
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=flood) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    elapsed = time.monotonic() - start
+    print(f"flood of {len(codes)} requests in {elapsed:.1f} s: {codes.count(200)} x 200, "
+          f"{codes.count(429)} x 429")
+    assert len(codes) == 1200 and set(codes) <= {200, 429}
+    # The bucket: a burst of 200, then 100 a second; never more.
+    assert 200 <= codes.count(200) <= 200 + 100 * elapsed + 1
+    if elapsed < 9.0:  # faster than 100/s on average: some were refused
+        assert codes.count(429) > 0
+    assert Client(daemon.url).request("GET", "/healthz").status == 200

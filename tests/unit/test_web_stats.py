@@ -97,3 +97,15 @@ def test_metrics_from_events_and_the_snapshot(metrics: WebMetrics) -> None:
     assert sample[("xnai_edge_model_load_seconds", (("role", "llm"),))] == 2.5
     assert sample[("xnai_edge_model_loaded", (("role", "embed"),))] == 1
     assert sample[("xnai_edge_rss_bytes", ())] > 0
+
+
+def test_request_rate_allows_bursts_then_refills() -> None:
+    from xnai_edge.web.limits import RequestRate
+
+    now = [0.0]
+    rate = RequestRate(rate_per_s=10, burst=20, clock=lambda: now[0])
+    assert all(rate.allow("a") for _ in range(20))
+    assert not rate.allow("a") and rate.allow("b")
+    now[0] = 0.5  # five tokens back
+    assert [rate.allow("a") for _ in range(6)] == [True] * 5 + [False]
+    assert rate.refused == 2

@@ -33,8 +33,8 @@ async def healthz(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    return JSONResponse(state_of(request).controls.status(),
-                        headers={"cache-control": "no-store"})
+    return Response(state_of(request).status_json(), media_type="application/json",
+                    headers={"cache-control": "no-store"})
 
 
 async def read_json(request: Request) -> dict[str, Any]:

@@ -6,6 +6,8 @@ section, the authenticator, the memory history and the metrics.  Handlers never 
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,7 @@ MAX_UPLOADS = 2
 """Uploads stored and ingested at the same time; a third gets 429 (ingest is CPU-bound)."""
 MAX_EVENT_STREAMS = 16
 """Open live-update streams (browser tabs); more get 503."""
+STATUS_CACHE_S = 0.2
 
 
 @dataclass
@@ -44,10 +47,26 @@ class WebState:
     metrics: WebMetrics | None = None
     uploads: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(MAX_UPLOADS))
     streams: int = 0
+    _status: tuple[float, bytes] | None = None
 
     def __post_init__(self) -> None:
         if self.metrics is None:
             self.metrics = WebMetrics(self.controls)
+        self.controls.bus.add_listener(self._forget_status)
+
+    def status_json(self) -> bytes:
+        """``controls.status()`` as JSON, re-made at most every ``STATUS_CACHE_S`` unless an
+        event came in since: a client polling ``/api/status`` in a tight loop costs one
+        snapshot per interval, and never sees a state older than the last event."""
+        now = time.monotonic()
+        if self._status is None or now - self._status[0] > STATUS_CACHE_S:
+            data = json.dumps(self.controls.status(), ensure_ascii=False,
+                              separators=(",", ":")).encode()
+            self._status = (now, data)
+        return self._status[1]
+
+    def _forget_status(self, event: object) -> None:
+        self._status = None
 
     async def run_background(self) -> None:
         """The memory sampler and the metrics' bus reader, until cancelled."""

@@ -6,6 +6,8 @@ through untouched: an upload is never read into memory here, only counted.
 * ``/healthz`` and ``/login`` are open; pages want a session cookie (else a redirect to
   ``/login``); ``/api/*``, ``/metrics`` and ``/static/*`` take the cookie or HTTP Basic (else
   401 with ``WWW-Authenticate``, 429 once the client used up its failed attempts).
+* One address may send 100 requests/s (bursts of 200; ``limits.py``), else 429 before any
+  other work.
 * A state-changing request that came with the cookie must carry the session's CSRF token in
   ``X-CSRF-Token`` (page forms posting to ``/logout`` send it as a form field instead, checked
   there); Basic auth needs none: a browser never sends it by itself to a site it did not log into
@@ -20,12 +22,13 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import anyio
 
 from xnai_edge.web.auth import Authenticator, Session
+from xnai_edge.web.limits import RequestRate
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -78,15 +81,20 @@ class Guard:
         self.app, self.auth, self.max_upload_bytes = app, auth, max_upload_bytes
         self.timeout_s = timeout_s
         """A client that sends nothing for this long is cut off (``[web] request_timeout_s``)."""
+        self.rate = RequestRate()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
+        send = _with_headers(send)
+        if not self.rate.allow(client_key(scope)):
+            await _json(send, 429, {"error": "too many requests from this address; slow down",
+                                    "code": "rate-limited"}, extra=[(b"retry-after", b"1")])
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope["headers"]}
-        send = _with_headers(send)
         limit = self.max_upload_bytes + UPLOAD_OVERHEAD \
             if (path, method) == ("/api/documents", "POST") else SMALL_BODY
         length = headers.get("content-length", "")
@@ -118,7 +126,7 @@ class Guard:
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get("cookie", ""))
-        except Exception:  # noqa: BLE001 - a mangled Cookie header is just no session
+        except CookieError:  # a mangled Cookie header is just no session
             cookie = SimpleCookie()
         morsel = cookie.get(COOKIE)
         session = self.auth.sessions.get(morsel.value if morsel else None)
