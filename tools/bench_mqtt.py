@@ -81,6 +81,12 @@ def latencies(data: Path) -> list[float]:
             if "speech_end_to_first_audio" in (t := json.loads(raw))]
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the whole daemon process so far (all threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+
+
 def voice_run(work: Path, template: Path, models_dir: Path, broker: Broker, wav: Path,
               mqtt_on: bool) -> dict[str, Any]:
     shutil.rmtree(work, ignore_errors=True)
@@ -90,7 +96,8 @@ def voice_run(work: Path, template: Path, models_dir: Path, broker: Broker, wav:
                          mqtt_enabled=mqtt_on, state_interval_s=5.0)
     try:
         d.wait_status(lambda s: s["state"] == "input-ended", 600, "the WAV played out")
-        result: dict[str, Any] = {"mqtt": mqtt_on, "latency_ms": latencies(d.data)}
+        result: dict[str, Any] = {"mqtt": mqtt_on, "latency_ms": latencies(d.data),
+                                  "cpu_s": cpu_s(d.proc.pid)}
         if watcher is not None:
             base = f"xnai-edge/{d.device_id()}"
             msgs = list(watcher.messages)
@@ -183,6 +190,8 @@ def main() -> int:
            for k in ("events", "state", "availability", "response")}
     result = {
         "overhead": {"off_ms": ms_stats(off), "on_ms": ms_stats(on),
+                     "cpu_s_off": [r["cpu_s"] for r in runs if not r["mqtt"]],
+                     "cpu_s_on": [r["cpu_s"] for r in runs if r["mqtt"]],
                      "p50_ratio_on_off": round(ms_stats(on)["p50"] / ms_stats(off)["p50"], 3)
                      if off and on else None,
                      "runs": runs, "turns": args.turns, "pairs": args.pairs},
@@ -205,7 +214,8 @@ def show(r: dict[str, Any]) -> str:
                   o["off_ms"].get("n")],
                  ["on", o["on_ms"].get("p50"), o["on_ms"].get("p95"), o["on_ms"].get("mean"),
                   o["on_ms"].get("n")]])
-    out += f"\n   p50 on/off = {o['p50_ratio_on_off']}"
+    out += (f"\n   p50 on/off = {o['p50_ratio_on_off']}; daemon CPU s per run (start to end "
+            f"of the WAV): off {o['cpu_s_off']}, on {o['cpu_s_on']}")
     out += table("MQTT messages per voice interaction (state_interval_s = 5)",
                  ["events", "state", "availability", "response", "total", "on connect"],
                  [[m["events"], m["state"], m["availability"], m["response"], m["total"],

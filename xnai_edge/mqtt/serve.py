@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import random
 import socket
-import sys
 import time
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,8 @@ from xnai_edge.events import (
 )
 from xnai_edge.mqtt import discovery
 from xnai_edge.mqtt.commands import Command, CommandError, Executor, parse
-from xnai_edge.mqtt.connection import LinkEvent, MqttLink
+from xnai_edge.mqtt.connection import MqttLink
+from xnai_edge.mqtt.outage import Reporter
 from xnai_edge.mqtt.state import StateTracker, midnight_utc_iso
 from xnai_edge.mqtt.topics import Topics
 
@@ -57,10 +57,6 @@ LOG_LIMIT = 10
 """Rejected commands logged per minute at most (a flood must not flood the journal)."""
 
 
-def info(message: str) -> None:
-    print(f"mqtt: {message}", file=sys.stderr, flush=True)
-
-
 async def serve(controls: Controls, cfg: MqttConfig, *,
                 task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
     bridge = Bridge(controls, cfg)
@@ -68,12 +64,18 @@ async def serve(controls: Controls, cfg: MqttConfig, *,
     try:
         link = MqttLink(cfg, bridge.topics, f"xnai-edge-{controls.device_id}")
     except XnaiError as exc:
-        bridge.last_error = f"error[{exc.code}]: {exc.message}"
+        bridge.config_error = f"error[{exc.code}]: {exc.message}"
         controls.bus.publish(ErrorEvent(code=exc.code, message=f"{exc.message}; MQTT is off"))
         task_status.started()
         return
     task_status.started()
-    await bridge.run(link)
+    try:
+        await bridge.run(link)
+    except Exception as exc:  # noqa: BLE001 - the interface fails, the appliance does not
+        code = exc.code if isinstance(exc, XnaiError) else "mqtt-failed"
+        bridge.config_error = f"error[{code}]: MQTT stopped: {exc}"
+        controls.bus.publish(ErrorEvent(code=code, message=f"MQTT stopped: "
+                                        f"{type(exc).__name__}: {exc}"))
 
 
 class Bridge:
@@ -82,13 +84,11 @@ class Bridge:
         self.topics = Topics.from_config(cfg, controls.device_id)
         self.tracker = StateTracker(controls.kb.config.models.set)
         self.link: MqttLink | None = None
-        self.last_error: str | None = None
+        self.config_error: str | None = None
+        self.reporter: Reporter | None = None
         self.commands = self.rejected = 0
         self._last_state: dict[str, Any] | None = None
         self._last_state_at = 0.0
-        self._reported: set[str] = set()
-        self._down_since: float | None = None
-        self._ever_connected = False
         self._republish_pending = False
         self._log_window = (0.0, 0)
         self._changed: anyio.Event | None = None
@@ -99,7 +99,6 @@ class Bridge:
         self._changed = anyio.Event()
         async with self.controls.bus.subscribe("mqtt", max_buffer=BUS_BUFFER) as events:
             await self._load_counts()
-            self._down_since = time.monotonic()
             link.start()
             try:
                 async with anyio.create_task_group() as tg:
@@ -122,55 +121,13 @@ class Bridge:
 
     # ------------------------------------------------------------------ the connection
     async def _links(self, link: MqttLink) -> None:
+        reporter = Reporter(self.cfg, broker=link.broker, client_id=link.client_id,
+                            base_topic=self.topics.base, publish=self.controls.bus.publish,
+                            started_at=time.monotonic())
+        self.reporter = reporter
         async for event in link.link_events:
-            self._on_link(event, link)
-
-    def _on_link(self, event: LinkEvent, link: MqttLink) -> None:
-        cfg = self.cfg
-        if event.kind == "connected":
-            if not self._ever_connected and not self._reported:
-                info(f"connected to broker {link.broker} as {link.client_id} (topics under "
-                     f"{self.topics.base}/)")
-            else:
-                away = event.at - (self._down_since or event.at)
-                info(f"connection to broker {link.broker} restored after {away:.1f} s "
-                     f"({link.attempts} failed attempts so far)")
-            self._ever_connected, self._down_since = True, None
-            self._reported.clear()
-            self.last_error = None
-            self.publish_all()
-            return
-        if event.kind == "disconnected":
-            if self._down_since is None:  # we were up: report the outage once
-                self._down_since = event.at
-                self._report("mqtt-offline", f"lost the connection to MQTT broker "
-                             f"{link.broker} ({event.reason}); reconnecting with backoff "
-                             f"(at most {cfg.reconnect_max_s:g} s apart)")
-            return
-        if event.kind == "refused":
-            kind = "mqtt-auth" if event.code in (134, 135, 4, 5) else "mqtt-refused"
-            who = f"user {cfg.username!r}" if cfg.username else "anonymous"
-            self._report(kind, f"MQTT broker {link.broker} refused the connection: "
-                         f"{event.reason} ({who}; check [mqtt] username and the password "
-                         f"file); retrying with backoff up to {cfg.reconnect_max_s:g} s apart")
-            return
-        if event.kind == "dropped":
-            self._report("mqtt-refused", f"MQTT broker {link.broker} closed the connection "
-                         f"before accepting it ({event.reason}): does it want a client "
-                         "certificate (tls_cert_file), TLS, or another port? Retrying with "
-                         f"backoff up to {cfg.reconnect_max_s:g} s apart")
-            return
-        is_tls = "TLS" in event.reason
-        kind = "mqtt-tls" if is_tls else "mqtt-offline"
-        self._report(kind, f"cannot connect to MQTT broker {link.broker}: {event.reason}; "
-                     f"retrying with backoff up to {cfg.reconnect_max_s:g} s apart")
-
-    def _report(self, kind: str, message: str) -> None:
-        """One ``error[kind]`` line per kind and outage (retries are silent)."""
-        self.last_error = f"error[{kind}]: {message}"
-        if kind not in self._reported:
-            self._reported.add(kind)
-            self.controls.bus.publish(ErrorEvent(code=kind, message=message))
+            if reporter.on_event(event, link.attempts):
+                self.publish_all()
 
     # ------------------------------------------------------------------ publishing
     def publish_all(self) -> None:
@@ -281,7 +238,8 @@ class Bridge:
         link = self.link
         return {"connected": bool(link and link.connected), "broker":
                 f"{self.cfg.host}:{self.cfg.port}", "base_topic": self.topics.base,
-                "client_id": link.client_id if link else None, "last_error": self.last_error,
+                "client_id": link.client_id if link else None,
+                "last_error": self.reporter.last_error if self.reporter else self.config_error,
                 "connects": link.connects if link else 0,
                 "failed_attempts": link.attempts if link else 0,
                 "published": link.published if link else 0,
