@@ -362,6 +362,22 @@ def test_in_tier_4_every_request_is_refused_naming_the_tier(daemon: DaemonProc) 
     assert Transcript.from_event(transcribe(daemon.port, clip)[-1]).text
 
 
+def test_a_port_in_use_is_reported_and_the_daemon_runs_on(
+        models_dir: Path, template: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with wyoming_daemon(models_dir, template, port=port) as d:
+            part = d.status()["wyoming"]
+            assert not part["listening"] and part["port"] is None, part
+            assert part["error"].startswith(f"cannot listen on 127.0.0.1:{port}"), part
+            d.wait_status(lambda s: s["state"] == "no-audio", 60, "the daemon running on")
+            assert f"error[wyoming]: cannot listen on 127.0.0.1:{port}" in d.output()
+
+
 def test_status_reports_the_server(daemon: DaemonProc) -> None:
     part = daemon.status()["wyoming"]
     print(json.dumps(part))

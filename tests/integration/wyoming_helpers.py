@@ -110,15 +110,17 @@ class DaemonProc:
 
 @contextlib.contextmanager
 def wyoming_daemon(models_dir: Path, template: Path, *, input: str = "none",
-                   wyoming: bool = True, extra: str = "") -> Iterator[DaemonProc]:
-    """``xnai-edge run`` with ``[wyoming]`` on a free port (or off), ``[web]`` off, memory
-    from files here; yields once the status socket answers and Wyoming listens."""
+                   wyoming: bool = True, extra: str = "", port: int | None = None,
+                   ) -> Iterator[DaemonProc]:
+    """``xnai-edge run`` with ``[wyoming]`` on a free port (or ``port``; or off), ``[web]``
+    off, memory from files here; yields once the status socket answers and Wyoming has
+    started (listening, or reporting why not)."""
     short = Path(tempfile.mkdtemp(prefix="xnw-", dir="/tmp"))  # unix socket path < 108 bytes
     data, psi, meminfo = short / "data", short / "psi", short / "meminfo"
     shutil.copytree(template, data)
     psi.write_text(psi_text(0))
     meminfo.write_text(MEMINFO)
-    port = free_port()
+    port = port or free_port()
     config = short / "config.toml"
     config.write_text(f"""
 [audio]
@@ -145,8 +147,9 @@ port = {port}
                                  "run"], stdout=out, stderr=subprocess.STDOUT, env=env)
     daemon = DaemonProc(proc, data, log, psi, port)
     try:
-        daemon.wait_status(lambda s: not wyoming or s["wyoming"]["listening"], START_S,
-                           "the daemon up with Wyoming listening")
+        daemon.wait_status(
+            lambda s: not wyoming or s["wyoming"]["listening"] or s["wyoming"]["error"],
+            START_S, "the daemon up with Wyoming started")
         yield daemon
     finally:
         if proc.poll() is None:
