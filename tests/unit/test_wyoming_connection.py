@@ -227,3 +227,24 @@ def test_clients_beyond_the_limit_are_told_so(tmp_path: Path, extra: int) -> Non
                 assert [e.type for e in got] == ["error"] and got[0].data["code"] == "busy"
 
     run(tmp_path, body, Limits(max_clients=1 + extra))
+
+
+def test_a_long_wake_stream_is_ended_when_the_tier_drops_to_4(tmp_path: Path) -> None:
+    async def body(controls: FakeControls, port: int) -> None:
+        start, *chunks, _ = audio(16000, 1, 3.0, level=20000)
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            for event in [Detect().event(), start, *chunks[:2]]:
+                await client.write_event(event)
+            with anyio.fail_after(10):
+                hit = await client.read_event()
+            assert hit is not None and hit.type == "detection"
+            controls.tier = 4
+            for event in chunks[2:]:
+                await client.write_event(event)
+            with anyio.fail_after(10):
+                refused = await client.read_event()
+                assert refused is not None and refused.type == "error", refused
+                assert refused.data["code"] == "tier"
+                assert await client.read_event() is None  # and the stream is closed
+
+    run(tmp_path, body)

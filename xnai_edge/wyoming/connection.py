@@ -43,6 +43,8 @@ from xnai_edge.wyoming.requests import (
 )
 
 LINGER_S = 2.0
+TIER_CHECK_S = 1.0
+"""A wake stream looks at the tier again after this much audio."""
 LINGER_BYTES = 4 * 1024 * 1024
 
 
@@ -79,6 +81,7 @@ class Connection:
         self._stream = stream
         self._s = services
         self._request: AsrRequest | WakeRequest | _Refused | None = None
+        self._tier_checked_at = 0.0
 
     async def run(self) -> None:
         reader = BufferedByteReceiveStream(self._stream)
@@ -153,13 +156,13 @@ class Connection:
             self._request = self._new_asr(None)
         return self._request
 
-    def _check_tier(self) -> None:
+    def _check_tier(self, *, fatal: bool = False) -> None:
         status = self._s.controls.status()
         if status.get("tier") == 4:
             raise WyomingError(
                 f"the device is in tier 4 ({status.get('tier_name', 'minimal')}: "
                 f"{status.get('tier_reason', 'memory pressure')}): speech services are paused "
-                "until memory recovers", code="tier")
+                "until memory recovers", code="tier", fatal=fatal)
 
     def _new_asr(self, language: str | None) -> AsrRequest:
         if self._s.catalog.asr_model is None:
@@ -188,6 +191,9 @@ class Connection:
         if isinstance(request, AsrRequest):
             request.chunk(data, payload)
             return
+        if request.audio_s - self._tier_checked_at >= TIER_CHECK_S:  # a wake stream may run
+            self._tier_checked_at = request.audio_s                    # for hours
+            self._check_tier(fatal=True)
         for out in await request.chunk(data, payload):
             await self.send(out)
 
@@ -203,11 +209,7 @@ class Connection:
         if not len(samples):  # audio-stop without audio: nothing was said
             await self.send(Transcript(text="", language="en").event())
             return True
-        try:
-            self._check_tier()
-        except WyomingError as exc:
-            exc.fatal = True
-            raise
+        self._check_tier(fatal=True)
         backends = await self._s.controls.voice_backends()
         result = await self._s.priority.run(backends.stt.transcribe, samples)
         self._s.stats.served["transcribe"] += 1
@@ -223,13 +225,10 @@ class Connection:
         if not isinstance(names, list) or (names and catalog.wake_model not in names):
             raise WyomingError(f"unknown wake word {names!r}; this device detects "
                                f"{catalog.wake_model!r}", code="wake-word", fatal=True)
-        try:
-            self._check_tier()
-        except WyomingError as exc:
-            exc.fatal = True
-            raise
+        self._check_tier(fatal=True)
         backends = await self._s.controls.voice_backends()
         voice = self._s.voice
+        self._tier_checked_at = 0.0
         self._request = WakeRequest(backends.wake.fresh(), catalog.wake_model,
                                     threshold=voice.wake_threshold,
                                     cooldown_s=voice.wake_cooldown_s,

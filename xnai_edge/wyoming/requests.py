@@ -139,6 +139,11 @@ class WakeRequest:
         self.detected = 0
         self.best = 0.0
 
+    @property
+    def audio_s(self) -> float:
+        """Seconds of (16 kHz) audio processed so far."""
+        return self._at
+
     def start(self, data: dict[str, Any]) -> None:
         self._audio.start(data)
         self._detector.reset()
