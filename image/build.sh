@@ -76,11 +76,19 @@ fi
 LLAMA_WHEEL=$(ls "$LLAMA_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl)
 "$HOST_PY" "$REPO/image/check_wheel.py" "$LLAMA_WHEEL"
 
-step "wheelhouse from requirements.lock"
+step "wheelhouse from requirements.lock (+ image/constraints-bookworm.txt)"
 WHEELS="$WORK/wheelhouse"
+CONSTRAINTS="$WORK/constraints.txt"
 mkdir -p "$WHEELS"
 cp "$LLAMA_WHEEL" "$WHEELS/"
-"$HOST_PY" -m pip wheel -q -c "$SRC/requirements.lock" --find-links "$LLAMA_DIR" \
+# The lock, with the packages named in constraints-bookworm.txt taken from there instead.
+awk 'function key(line) { sub(/[=<>!~ ;].*/, "", line); line = tolower(line);
+                          gsub(/_/, "-", line); return line }
+     FNR == NR { if ($0 !~ /^#/ && NF) { over[key($0)] = 1; lines = lines $0 "\n" }; next }
+     !($0 !~ /^#/ && NF && key($0) in over) { print }
+     END { printf "%s", lines }' "$SRC/image/constraints-bookworm.txt" \
+    "$SRC/requirements.lock" > "$CONSTRAINTS"
+"$HOST_PY" -m pip wheel -q -c "$CONSTRAINTS" --find-links "$LLAMA_DIR" \
     -w "$WHEELS" "$WORK"/dist/*.whl
 cmp -s "$LLAMA_WHEEL" "$WHEELS/$(basename "$LLAMA_WHEEL")" \
     || die "the wheelhouse holds another llama-cpp-python wheel than the portable one"
@@ -140,12 +148,13 @@ render_boot_entry > "$ESP/loader/entries/xnai-edge.conf"
 step "file systems and disk"
 # Every mtime clamped to the source date: same inputs, same bytes.
 find "$ROOTFS" "$ESP" -newermt "@$SOURCE_DATE_EPOCH" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+rm -f "$WORK/esp.img" "$WORK/root.img"
 root_mb=$(root_size_mb "$(du -sm --apparent-size "$ROOTFS" | cut -f1)")
 E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" mkfs.ext4 -q -F -t ext4 -L xnai-root -U "$ROOT_FS_UUID" \
     -E "hash_seed=$ROOT_FS_HASH_SEED" -m 1 -d "$ROOTFS" "$WORK/root.img" "${root_mb}M"
 mkfs.vfat -C -F 32 -n XNAI-ESP -i "$ESP_VOLUME_ID" --invariant "$WORK/esp.img" \
     $(( ESP_MB * 1024 )) > /dev/null
-(cd "$ESP" && MTOOLS_SKIP_CHECK=1 mcopy -s -m -b -i "$WORK/esp.img" ./* ::/)
+(cd "$ESP" && MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$WORK/esp.img" ./* ::/)
 rm -f "$IMG" "$IMG.zst" "$IMG.bmap"
 truncate -s "$(( $(disk_size_mb "$root_mb") ))M" "$IMG.tmp"
 render_sfdisk "$root_mb" | sfdisk -q "$IMG.tmp"

@@ -41,8 +41,9 @@ mkdir -p "$R/tmp/xnai-wheels" "$R/tmp/xnai-dist"
 cp "$XNAI_WHEELHOUSE"/*.whl "$R/tmp/xnai-wheels/"
 cp "$XNAI_DIST"/*.whl "$R/tmp/xnai-dist/"
 in_root python3 -m venv /opt/xnai-edge/venv
+wheel=$(cd "$XNAI_DIST" && ls xnai_edge-*.whl)
 in_root /opt/xnai-edge/venv/bin/pip install --no-index --no-cache-dir --disable-pip-version-check \
-    --find-links /tmp/xnai-wheels /tmp/xnai-dist/*.whl
+    --find-links /tmp/xnai-wheels "/tmp/xnai-dist/$wheel"
 rm -rf "$R/tmp/xnai-wheels" "$R/tmp/xnai-dist"
 in_root /opt/xnai-edge/venv/bin/xnai-edge --help > /dev/null
 ln -sf /opt/xnai-edge/venv/bin/xnai-edge "$R/usr/bin/xnai-edge"
