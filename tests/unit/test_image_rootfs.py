@@ -163,3 +163,11 @@ def test_package_list_is_bookworm_names_only() -> None:
     for needed in ("linux-image-amd64", "systemd-boot-efi", "python3-venv", "libgomp1",
                    "fdisk", "e2fsprogs"):
         assert needed in packages
+
+
+def test_no_login_on_the_serial_console() -> None:
+    """systemd stops printing its status lines on /dev/console (ttyS0, the last console=) once a
+    getty runs there, so "Started xnai-edge.service" would never be seen; root is locked, so a
+    serial login prompt has no use on the appliance anyway."""
+    getty = ROOTFS / "etc/systemd/system/serial-getty@ttyS0.service"
+    assert getty.is_symlink() and str(getty.readlink()) == "/dev/null"
