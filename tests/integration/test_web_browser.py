@@ -172,7 +172,10 @@ def test_interactions_and_system_pages_render(browser: WebDriver, daemon: WebDae
     assert "How do I add documents?" in text_of(browser, "interactions")
     assert browser.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline")
     assert "total" in text_of(browser, "stage-stats")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "web-interactions.png"))
     browser.get(daemon.url + "system")
+    browser.save_screenshot(str(ARTIFACTS / "web-system.png"))
     config = text_of(browser, "config-in-effect")
     assert "web.max_upload_mb" in config and daemon.password not in browser.page_source
     assert "starlette" in text_of(browser, "versions")

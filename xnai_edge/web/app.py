@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from xnai_edge.config import WebConfig
 from xnai_edge.web.auth import Authenticator
-from xnai_edge.web.guard import BodyTooLarge, Guard, ReceiveTimeout
+from xnai_edge.web.guard import BodyTooLarge, Guard, ReceiveTimeout, drain
 from xnai_edge.web.history import MemoryHistory
 from xnai_edge.web.metrics import WebMetrics
 
@@ -83,6 +83,7 @@ def state_of(request: Request) -> WebState:
 
 async def _too_large(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BodyTooLarge)
+    await drain(request.receive, state_of(request).cfg.request_timeout_s)
     return JSONResponse({"error": str(exc), "code": "too-large"}, status_code=413,
                         headers={"connection": "close"})
 

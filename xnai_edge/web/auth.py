@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import hashlib
 import hmac
 import secrets
@@ -73,8 +75,17 @@ class PasswordHash:
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                          maxmem=64 * 1024 * 1024, dklen=32)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                            maxmem=64 * 1024 * 1024, dklen=32)
+    _give_back()
+    return digest
+
+
+def _give_back() -> None:
+    """Return scrypt's 16 MiB working memory to the system: in the daemon (whose big model
+    loads have raised glibc's mmap threshold) it would otherwise stay resident for good."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass(frozen=True)

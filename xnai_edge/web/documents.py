@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from xnai_edge.errors import XnaiError
 from xnai_edge.web.api import error
 from xnai_edge.web.app import state_of
+from xnai_edge.web.guard import drain
 from xnai_edge.web.system_info import documents_with_times
 from xnai_edge.web.uploads import UploadRefused, documents_dir, receive
 
@@ -40,6 +41,7 @@ async def upload(request: Request) -> Response:
         try:
             incoming = await receive(request, folder, state.cfg.max_upload_mb * 1024 * 1024)
         except UploadRefused as exc:
+            await drain(request.receive, state.cfg.request_timeout_s)
             return error(exc.status, exc.message, exc.code)
         try:
             doc = await _store_and_ingest(state.controls, incoming.temp, folder / incoming.name)

@@ -43,6 +43,8 @@ FORM_CSRF_PATHS = frozenset({"/logout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SMALL_BODY = 64 * 1024
 """Largest body of any request but an upload (a question is at most a few KB)."""
+DRAIN_CAP = 16 * 1024 * 1024
+"""Most of a refused body read and dropped before answering (see ``drain``)."""
 UPLOAD_OVERHEAD = 1024 * 1024
 """Room for the multipart framing around the file itself."""
 HEADERS = [
@@ -99,6 +101,7 @@ class Guard:
             if (path, method) == ("/api/documents", "POST") else SMALL_BODY
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
+            await drain(receive, self.timeout_s)
             await _json(send, 413, {"error": f"the request body ({int(length)} bytes) is larger "
                                     f"than the limit of {limit} bytes", "code": "too-large"},
                         close=True)
@@ -180,11 +183,11 @@ def _with_headers(send: Send) -> Send:
 def _limited(receive: Receive, limit: int, timeout_s: float) -> Receive:
     """Count the body as it streams in; raise once it passes ``limit`` or stalls.  Once the
     body is complete, ``receive`` only waits for the disconnect (a live stream): no timeout."""
-    seen, complete = 0, False
+    seen, complete, over = 0, False, False
 
     async def wrapped() -> Message:
-        nonlocal seen, complete
-        if complete:
+        nonlocal seen, complete, over
+        if complete or over:  # the rest is only drained (or a live stream waits)
             return await receive()
         try:
             with anyio.fail_after(timeout_s):
@@ -194,11 +197,30 @@ def _limited(receive: Receive, limit: int, timeout_s: float) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
+                over = True
                 raise BodyTooLarge(limit)
             complete = not message.get("more_body", False)
         return message
 
     return wrapped
+
+
+async def drain(receive: Receive, timeout_s: float, cap: int = DRAIN_CAP) -> None:
+    """Read and drop what is left of a refused body (up to ``cap``), so that an ordinary
+    client, still sending, gets to read our 4xx instead of a reset connection; a bigger body
+    is cut off (we close the connection after answering)."""
+    dropped = 0
+    with anyio.move_on_after(timeout_s):
+        while dropped < cap:
+            try:
+                message = await receive()
+            except BodyTooLarge:  # the guard's own count: we are dropping it anyway
+                continue
+            if message["type"] != "http.request":
+                return
+            dropped += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
 
 async def _refuse(send: Send, path: str) -> None:
