@@ -12,8 +12,8 @@ A real Mosquitto (tests/mosquitto.py: its own config, a free port) and the real 
    the loop's own audio-time stamps from the interaction log (SQLite).  ``[mqtt]
    state_interval_s`` is the shipped default (5 s).
 2. **Traffic**: in the MQTT-on runs, the messages the device sent from the first wake word to
-   the end of the WAV, per interaction, by topic (events / state), and the burst sent on
-   connect (discovery + availability + state).
+   the end of the WAV, per interaction (= wake word heard), by topic (events / state), and the
+   burst sent on connect (discovery + availability + state).
 3. **Reconnect**: with the daemon connected (input "none", shipped backoff: 1 s doubling to
    ``reconnect_max_s`` = 30 s), the broker is stopped for 2 s and for 10 s and started again;
    the time from the broker accepting connections to the device's ``online`` reaching a fresh
@@ -109,6 +109,7 @@ def voice_run(work: Path, template: Path, models_dir: Path, broker: Broker, wav:
             result["connect_burst"] = len([m for m in mine if m.at < first])
             result["during"] = {kind: len([m for m in during if m.topic == f"{base}/{kind}"])
                                 for kind in ("events", "state", "availability", "response")}
+            result["turns"] = len(wakes)
             result["interactions"] = len(result["latency_ms"])
             result["dropped"] = d.status().get("mqtt", {}).get("dropped")
         return result
@@ -185,8 +186,8 @@ def main() -> int:
     off = [x for r in runs if not r["mqtt"] for x in r["latency_ms"]]
     on = [x for r in runs if r["mqtt"] for x in r["latency_ms"]]
     on_runs = [r for r in runs if r["mqtt"]]
-    interactions = sum(r["interactions"] for r in on_runs) or 1
-    per = {k: round(sum(r["during"][k] for r in on_runs) / interactions, 1)
+    turns = sum(r["turns"] for r in on_runs) or 1  # wake words heard (answered or not)
+    per = {k: round(sum(r["during"][k] for r in on_runs) / turns, 1)
            for k in ("events", "state", "availability", "response")}
     result = {
         "overhead": {"off_ms": ms_stats(off), "on_ms": ms_stats(on),
@@ -197,7 +198,8 @@ def main() -> int:
                      "runs": runs, "turns": args.turns, "pairs": args.pairs},
         "messages_per_interaction": {**per, "total": round(sum(per.values()), 1),
                                      "connect_burst": on_runs[0]["connect_burst"] if on_runs
-                                     else None, "state_interval_s": 5.0},
+                                     else None, "state_interval_s": 5.0, "turns": turns,
+                                     "answered": sum(r["interactions"] for r in on_runs)},
         "reconnect": reconnect,
         "loadavg_1m_before": round(load_before, 2), "loadavg_1m": round(os.getloadavg()[0], 2),
     }
@@ -216,7 +218,8 @@ def show(r: dict[str, Any]) -> str:
                   o["on_ms"].get("n")]])
     out += (f"\n   p50 on/off = {o['p50_ratio_on_off']}; daemon CPU s per run (start to end "
             f"of the WAV): off {o['cpu_s_off']}, on {o['cpu_s_on']}")
-    out += table("MQTT messages per voice interaction (state_interval_s = 5)",
+    out += table(f"MQTT messages per voice interaction ({m['turns']} wake words, "
+                 f"{m['answered']} answered; state_interval_s = 5)",
                  ["events", "state", "availability", "response", "total", "on connect"],
                  [[m["events"], m["state"], m["availability"], m["response"], m["total"],
                    m["connect_burst"]]])
