@@ -93,6 +93,9 @@ def debugfs(disk: Path, request: str) -> str:
     return out.stdout
 
 
+STOP: dict[str, str] = {}
+
+
 def inspect_journal(disk: Path) -> list[str]:
     """The persistent journal (read off the disk) shows one start of the daemon, no failure."""
     out = disk.parent / "journal"
@@ -108,9 +111,13 @@ def inspect_journal(disk: Path) -> list[str]:
     starts = len(re.findall(r"^Started xnai-edge\.service", log, re.M))
     if starts != 1:
         problems.append(f"the journal shows {starts} starts of xnai-edge.service, not 1")
+    # Up to the power-off the daemon must not have failed; how it stopped is reported apart.
+    running, _, stopping = log.partition("Stopping xnai-edge.service")
     if m := re.search(r"^.*(Main process exited, code=(?!exited, status=0)|Failed with result"
-                      r"|Watchdog timeout).*$", log, re.M):
+                      r"|Watchdog timeout).*$", running, re.M):
         problems.append(f"journal: {m.group(0)}")
+    bad_stop = re.search(r"^.*(timed out|Failed with result).*$", stopping, re.M)
+    STOP["stop"] = f"not clean: {bad_stop.group(0)}" if bad_stop else "clean"
     return problems
 
 
@@ -233,6 +240,7 @@ def main(argv: list[str]) -> int:
                 proc.wait()
     if "healthz" in result:
         problems.extend(inspect_disk(disk))
+        result["daemon_stop_at_power_off"] = STOP.get("stop", "unknown")
     result["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     result["problems"] = problems
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
