@@ -74,7 +74,12 @@ if ! ls "$LLAMA_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl > /dev/null 2>&1; t
         -w "$LLAMA_DIR" "llama_cpp_python==$LLAMA_VERSION"
 fi
 LLAMA_WHEEL=$(ls "$LLAMA_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl)
-"$HOST_PY" "$REPO/image/check_wheel.py" "$LLAMA_WHEEL"
+# Disassembling 30 libraries takes minutes on a busy host: remembered per wheel hash.
+llama_sum=$(sha256sum "$LLAMA_WHEEL" | cut -d' ' -f1)
+if [ "$(cat "$LLAMA_WHEEL.no-avx512" 2>/dev/null)" != "$llama_sum" ]; then
+    "$HOST_PY" "$REPO/image/check_wheel.py" "$LLAMA_WHEEL"
+    echo "$llama_sum" > "$LLAMA_WHEEL.no-avx512"
+fi
 
 step "wheelhouse from requirements.lock (+ image/constraints-bookworm.txt)"
 WHEELS="$WORK/wheelhouse"

@@ -18,6 +18,7 @@ Standard library only: it runs with the host's python3.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import shutil
@@ -70,6 +71,25 @@ def healthz(port: int) -> dict[str, Any] | None:
 def healthy(body: dict[str, Any] | None) -> bool:
     return (body is not None and body.get("status") == "ok"
             and isinstance(body.get("tier"), int) and not isinstance(body.get("tier"), bool))
+
+
+def metrics_rss_mb(disk: Path, port: int) -> int | None:
+    """The daemon's RSS from /metrics (Basic auth), with the password read off the running
+    guest's disk by debugfs (written at first start, on disk after ext4's 30 s commit).
+    Best effort: a number for the report, not a pass criterion."""
+    password = debugfs(disk, "cat /var/lib/xnai-edge/secrets/web-password").strip()
+    if not password:
+        return None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    token = base64.b64encode(f"admin:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            text = r.read().decode()
+    except (OSError, urllib.error.URLError):
+        return None
+    m = re.search(r"^xnai_edge_rss_bytes(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M)
+    return round(float(m.group(1)) / 2**20) if m else None
 
 
 def qmp_powerdown(path: Path) -> None:
@@ -220,6 +240,7 @@ def main(argv: list[str]) -> int:
                         problems.append("/healthz stopped answering while the daemon should "
                                         "stay up")
                     time.sleep(5)  # the stay-up window is a duration by definition
+                result["daemon_rss_mb_after_stay"] = metrics_rss_mb(disk, port)
                 starts = len(READY.findall(console()))
                 if starts != 1:
                     problems.append(f"xnai-edge.service started {starts} times (restarted?)")
