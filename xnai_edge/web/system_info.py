@@ -15,6 +15,7 @@ import re
 import shutil
 import sys
 import time
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +77,23 @@ def hardware() -> dict[str, Any]:
         pass
     return {"cpu": model or platform.processor() or "unknown", "cores": os.cpu_count(),
             "memory": size(total_kb * 1024), "machine": platform.machine(),
-            "kernel": platform.release(), "os": _os_name()}
+            "kernel": platform.release(), "os": _os_name(), "profile": fitting_profile()}
+
+
+@cache
+def fitting_profile() -> str:
+    """The device profile (hardware/*.toml) whose rules fit this machine, as `doctor` says."""
+    from xnai_edge import hwprofile
+    from xnai_edge.errors import XnaiError
+
+    try:
+        profile, _ = hwprofile.choose(hwprofile.load_profiles(hwprofile.profiles_dir()),
+                                      hwprofile.read_facts())
+    except (XnaiError, OSError, ValueError) as exc:
+        return f"unknown ({exc})"
+    if profile is None:
+        return "none fits"
+    return f"{profile.name}: {profile.description}" if profile.description else profile.name
 
 
 def _os_name() -> str:
@@ -125,7 +142,8 @@ async def collect(state: WebState) -> dict[str, dict[str, Any]]:
     info: dict[str, dict[str, Any]] = {
         "Device": {"device id": state.controls.device_id, "page": state.url or "",
                    "uptime": duration(state.controls.status().get("uptime_s") or 0)},
-        "Versions": versions(), "Hardware": hardware(), "Disk": disk_rows}
+        "Versions": versions(), "Hardware": await anyio.to_thread.run_sync(hardware),
+        "Disk": disk_rows}
     if ctx is not None:
         info["Config in effect"] = config_rows(ctx.config)
     return info
