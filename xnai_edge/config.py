@@ -137,6 +137,8 @@ class VoiceConfig:
     complete_silence_s: float = _opt(0.3, "Silence that ends a turn whose transcript is a "
                                      "complete sentence (others wait hangover_s).", min=0.1,
                                      max=5.0)
+    statement_silence_s: float = _opt(0.5, "... and one whose transcript is a complete "
+                                      "statement (ends in a full stop).", min=0.1, max=5.0)
     min_silence_s: float = _opt(0.25, "No turn ends on less silence than this.", min=0.1,
                                 max=5.0)
     incremental_stt: bool = _opt(True, "Transcribe while the person speaks and end the turn "

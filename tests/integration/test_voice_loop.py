@@ -571,11 +571,13 @@ def test_a_pause_mid_question_ends_the_turn_once_after_the_second_part(
     assert end.reason == "silence" and end.speech_end > second_starts, trace(events)
     (only,) = result.interactions
     assert "reset" in only.question.lower() and "how" in only.question.lower(), only.question
-    assert "reset" in only.answer.lower() or "hold" in only.answer.lower(), only.answer
+    # Answered from the manual (the first part alone, "How do I", has no answer there).
+    assert only.method != "abstain" and only.sources, only
     # Whatever was started in the pause was cancelled before it made a sound.
     starts = [e for e in events if isinstance(e, ev.AnswerSpeculated)]
     cancelled = [e for e in events if isinstance(e, ev.SpeculationCancelled)]
-    assert len(starts) == len(cancelled) + 1, trace(events)
+    # (None at all when the machine is so slow that the hangover came before the pass.)
+    assert len(starts) - len(cancelled) in (0, 1), trace(events)
     assert all(e.audio_s < end.audio_s for e in cancelled)
     assert not sink.between(0, only.stamps["first_audio"]).any()
 
@@ -597,29 +599,58 @@ class CountingSynth:
 def test_a_speculative_answer_cancelled_by_more_speech_leaves_no_trace(
         ctx: AppContext, backends: VoiceBackends, speak: Callable[[str], Int16],
         tmp_path: Path) -> None:
-    """A long hangover (3 s) holds the turn open after "How do I"; the person goes on only once
-    the speculative answer has been synthesised (it waits, unplayed, for the end of the turn).
-    That answer is cancelled: nothing of it is heard, logged or announced as an answer."""
-    voice = dataclasses.replace(ctx.config.voice, hangover_s=3.0)
-    slow = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, voice=voice))
+    """After "How do I" the turn stays open (an unfinished question waits the hangover); the
+    speculative answer is made in the pause.  The input is held (no chunks: the audio clock
+    stands still, as on a machine fast enough to finish inside the pause) until that answer's
+    first clause has been synthesised -- ready, waiting for the end of the turn.  Then the
+    person goes on.  That answer is cancelled: nothing of it is heard, logged or announced."""
     tts = CountingSynth(backends.tts)
-    script = Script([
-        Say(np.concatenate([silence(0.5), speak("Hey Jarvis."), silence(0.5),
-                            trimmed(speak("How do I"))])),
-        Until(lambda _: bool(tts.calls), then_s=0.2, what="a speculative synthesis"),
-        Say(np.concatenate([trimmed(speak("add documents?")), silence(0.5)])),
-        Until(answers(1), then_s=0.3, what="the answer"),
-    ])
+    events: list[ev.Event] = []
+    played: list[Int16] = []
+
+    async def source() -> Any:
+        at, clock = 0, anyio.current_time()
+
+        async def emit(samples: Int16) -> Any:
+            nonlocal at, clock
+            for i in range(0, len(samples), CHUNK_SAMPLES):
+                piece = samples[i:i + CHUNK_SAMPLES]
+                clock += len(piece) / SAMPLE_RATE
+                await anyio.sleep(max(0.0, clock - anyio.current_time()))
+                played.append(piece)
+                yield AudioChunk(piece, at / SAMPLE_RATE)
+                at += len(piece)
+
+        gap = silence(CHUNK_SAMPLES / SAMPLE_RATE)
+        async for c in emit(np.concatenate([silence(0.5), speak("Hey Jarvis."), silence(0.5),
+                                            trimmed(speak("How do I")), silence(0.24)])):
+            yield c
+        # Hold: the clock stops (well inside the hangover) until the answer is ready.
+        deadline = anyio.current_time() + 180
+        while not tts.calls:
+            assert anyio.current_time() < deadline, f"no speculative answer: {trace(events)}"
+            await anyio.sleep(0.01)
+        clock = anyio.current_time()
+        async for c in emit(np.concatenate([gap, trimmed(speak("add documents?"))])):
+            yield c
+        while not answers(1)(events):
+            async for c in emit(gap):
+                yield c
+
     before = len(interactions(ctx.data_dir))
     sink = MemorySink(backends.tts.sample_rate)
-    result = run_script(slow, dataclasses.replace(backends, tts=tts), script, sink, tmp_path)
-    events = result.events
+    try:
+        result = run(ctx, dataclasses.replace(backends, tts=tts), source(), sink,
+                     on_event=events.append)
+    finally:
+        write_wav(tmp_path / "input.wav", np.concatenate(played))
+        write_wav(tmp_path / "output.wav", sink.audio(), rate=sink.rate)
     cancel = first(events, ev.SpeculationCancelled)
     speculated = first(events, ev.AnswerSpeculated)
-    assert speculated.audio_s < cancel.audio_s
+    assert speculated.audio_s < cancel.audio_s and len(tts.calls) >= 2, trace(events)
     assert "add" not in speculated.question.lower(), speculated.question
     # No answer event, no interaction row, no sound for the cancelled speculation ...
-    (only,) = [e for e in events if isinstance(e, ev.AnswerEnd)]
+    (only,) = result.interactions
     assert "add" in only.question.lower() and "ingest" in only.answer, only
     assert len(interactions(ctx.data_dir)) == before + 1
     assert not sink.between(0, only.stamps["first_audio"]).any()

@@ -46,6 +46,8 @@ def test_complete_or_not(text: str, complete: bool) -> None:
 @pytest.mark.parametrize(("text", "speech_s", "need"), [
     ("What is your wake word?", 1.5, 0.3),
     ("What is your wake word?", 0.5, 0.3),  # complete: the slow-start extra does not apply
+    ("Eight of spades.", 1.5, 0.5),  # a statement waits a little longer than a question
+    ("Stop!", 0.3, 0.3),
     ("What is the", 1.5, 0.8),
     ("What is the", 0.5, 1.2),  # short and incomplete: the slow speaker's extra 0.4 s
     (None, 1.5, 0.8),
@@ -58,14 +60,15 @@ def test_silence_needed_table(text: str | None, speech_s: float, need: float) ->
 
 def test_min_silence_wins_over_a_shorter_complete_silence() -> None:
     s = TurnSettings(min_silence_s=0.4, complete_silence_s=0.2)
-    assert silence_needed("Stop.", 1.0, s) == pytest.approx(0.4)
-    assert not ends_turn(0.32, "Stop.", 1.0, s) and ends_turn(0.4, "Stop.", 1.0, s)
+    assert silence_needed("Stop?", 1.0, s) == pytest.approx(0.4)
+    assert not ends_turn(0.32, "Stop?", 1.0, s) and ends_turn(0.4, "Stop?", 1.0, s)
 
 
 texts = st.one_of(st.none(), st.text(max_size=60), st.sampled_from([t for t, _ in TABLE]))
 turn_settings = st.builds(
     TurnSettings,
     min_silence_s=st.floats(0.05, 1.0), complete_silence_s=st.floats(0.0, 2.0),
+    statement_silence_s=st.floats(0.0, 2.0),
     hangover_s=st.floats(0.0, 3.0), slow_start_extra_s=st.floats(0.0, 1.0),
     slow_start_below_s=st.floats(0.0, 3.0))
 
@@ -85,5 +88,5 @@ def test_ending_is_monotonic_in_silence_and_complete_is_never_slower(
         text: str, speech_s: float, silence_s: float, s: TurnSettings) -> None:
     if ends_turn(silence_s, text, speech_s, s):
         assert ends_turn(silence_s + 0.08, text, speech_s, s)
-    if s.complete_silence_s <= s.hangover_s:
+    if max(s.complete_silence_s, s.statement_silence_s) <= s.hangover_s:
         assert silence_needed(text, speech_s, s) <= silence_needed(None, speech_s, s)

@@ -209,7 +209,10 @@ class VoiceLoop(TypedInput):
                            complete=not u.reason and text is not None and looks_complete(text))
 
     def _partial(self, stable: str, text: str) -> None:
+        """A pass returned: act on it now, not at the next chunk (up to 80 ms sooner)."""
         self._bus.publish(ev.SttPartial(text=text, stable=stable, audio_s=self._now))
+        if self.state == "listening" and self._utt.started and not self._utt.reason:
+            self._advance()
 
     def _start_answer(self, transcript: Any) -> None:
         """The answer task, on ``transcript`` (the covering pass) or, if None, on one pass

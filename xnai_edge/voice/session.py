@@ -35,7 +35,7 @@ def loop_settings(ctx: AppContext) -> LoopSettings:
         vad_threshold=v.vad_threshold, followup_s=v.followup_s, speak_source=v.speak_source,
         segmenter=segmenter,
         turn=TurnSettings(min_silence_s=v.min_silence_s, complete_silence_s=v.complete_silence_s,
-                          hangover_s=v.hangover_s,
+                          statement_silence_s=v.statement_silence_s, hangover_s=v.hangover_s,
                           slow_start_extra_s=segmenter.slow_start_extra_s,
                           slow_start_below_s=segmenter.slow_start_below_s),
         incremental=v.incremental_stt, pass_every_s=ctx.config.stt.pass_every_s)

@@ -4,9 +4,12 @@ A fixed hangover makes everyone wait for the slowest case: 0.8 s of silence (1.2
 utterance is short) after every question, although "what is your wake word?" is plainly over
 after a breath.  Here the silence needed depends on the transcript so far:
 
-- a transcript that reads as a finished sentence (ends in . ? or !, and its last word is not one
+- a transcript that reads as a finished question (ends in ? or !, and its last word is not one
   that needs a continuation: "the", "of", "is", "what", ...) ends the turn after
-  ``complete_silence_s`` (~0.3 s);
+  ``complete_silence_s`` (~0.3 s); a finished statement (ends in .) after
+  ``statement_silence_s`` (0.5 s): people list things ("eight of spades. four of clubs...")
+  and narrowband (8 kHz) audio makes Silero hear 0.3-0.35 s gaps inside such lists
+  (tests/data/speech/cards/005.wav), while questions are what the device is asked;
 - anything else ("what is the...", no transcript yet, or the gate's empty text) waits the
   configured hangover, as before;
 - never less than ``min_silence_s``, whatever the text says (the property test's invariant).
@@ -26,7 +29,9 @@ class TurnSettings:
     min_silence_s: float = 0.25
     """No turn ends on less silence than this."""
     complete_silence_s: float = 0.3
-    """Silence that ends a turn whose transcript is a complete sentence."""
+    """Silence that ends a turn whose transcript is a complete question."""
+    statement_silence_s: float = 0.5
+    """Silence that ends a turn whose transcript is a complete statement."""
     hangover_s: float = 0.8
     """Silence that ends any other turn ..."""
     slow_start_extra_s: float = 0.4
@@ -63,7 +68,8 @@ def silence_needed(text: str | None, speech_s: float, settings: TurnSettings) ->
     ``text`` is the transcript of all speech so far, or None when none covers it yet."""
     s = settings
     if text is not None and looks_complete(text):
-        need = s.complete_silence_s
+        end = text.strip().rstrip("\"')]")[-1]
+        need = s.statement_silence_s if end == "." else s.complete_silence_s
     else:
         need = s.hangover_s + (s.slow_start_extra_s if speech_s < s.slow_start_below_s
                                else 0.0)
