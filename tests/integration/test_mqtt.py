@@ -65,6 +65,11 @@ def ha(broker: Broker, base: str) -> Iterator[Watcher]:
         yield w
 
 
+def first(messages: list[Message], topic: str) -> Message | None:
+    """The first message on ``topic``: for a fresh subscriber, the retained one."""
+    return next((m for m in messages if m.topic == topic), None)
+
+
 def discovery_messages(ha: Watcher, node: str, since: float = 0.0) -> dict[str, Message]:
     found = {}
     for m in ha.messages:
@@ -83,8 +88,8 @@ def test_discovery_availability_and_state_are_retained(live: Watcher, broker: Br
     with Watcher(broker, "homeassistant/#", f"{base}/#") as ha:  # joins later: retained ones
         ha.wait(lambda _: set(discovery_messages(ha, node)) >= OBJECT_IDS, 10,
                 "every retained discovery message")
-        online = ha.last(f"{base}/availability", timeout_s=10)
-        state_msg = ha.last(f"{base}/state", timeout_s=10)
+        online = ha.wait(lambda ms: first(ms, f"{base}/availability"), 10, "availability")
+        state_msg = ha.wait(lambda ms: first(ms, f"{base}/state"), 10, "state")
         configs = discovery_messages(ha, node)
     assert online.text == "online" and online.retain
     assert state_msg.retain

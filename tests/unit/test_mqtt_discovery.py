@@ -13,6 +13,7 @@ import jinja2
 import pytest
 
 from xnai_edge.config import MqttConfig, WebConfig
+from xnai_edge.errors import ConfigError
 from xnai_edge.events import AnswerEnd, KnowledgeChanged
 from xnai_edge.mqtt import discovery
 from xnai_edge.mqtt.state import StateTracker, truncate
@@ -137,3 +138,9 @@ def test_base_topic_and_status_url_defaults() -> None:
     assert discovery.status_url("", WebConfig(bind="127.0.0.1"), None, "box") == \
         "http://localhost:8080/"
     assert discovery.status_url("", WebConfig(enabled=False), None, "box") == ""
+
+
+@pytest.mark.parametrize("key", ["base_topic", "discovery_prefix"])
+def test_a_wildcard_in_a_topic_is_a_config_error(key: str) -> None:
+    with pytest.raises(ConfigError, match=f"\\[mqtt\\] {key} = 'home/#'"):
+        Topics.from_config(MqttConfig(**{key: "home/#"}), "0123456789ab")

@@ -59,12 +59,13 @@ LOG_LIMIT = 10
 
 async def serve(controls: Controls, cfg: MqttConfig, *,
                 task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-    bridge = Bridge(controls, cfg)
-    controls.status_parts["mqtt"] = bridge.status
     try:
+        bridge = Bridge(controls, cfg)
+        controls.status_parts["mqtt"] = bridge.status
         link = MqttLink(cfg, bridge.topics, f"xnai-edge-{controls.device_id}")
     except XnaiError as exc:
-        bridge.config_error = f"error[{exc.code}]: {exc.message}"
+        error = f"error[{exc.code}]: {exc.message}"
+        controls.status_parts["mqtt"] = lambda: {"connected": False, "last_error": error}
         controls.bus.publish(ErrorEvent(code=exc.code, message=f"{exc.message}; MQTT is off"))
         task_status.started()
         return

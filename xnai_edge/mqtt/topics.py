@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from xnai_edge.config import MqttConfig
+from xnai_edge.errors import ConfigError
 
 AVAILABLE, NOT_AVAILABLE = "online", "offline"
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -33,6 +34,12 @@ class Topics:
 
     @classmethod
     def from_config(cls, cfg: MqttConfig, device_id: str) -> Topics:
+        """Raises ``ConfigError`` for a topic with MQTT wildcards in it."""
+        for key in ("base_topic", "discovery_prefix"):
+            value = getattr(cfg, key)
+            if any(c in value for c in "+#\0"):
+                raise ConfigError(f"[mqtt] {key} = {value!r}: a topic cannot contain '+', '#' "
+                                  "or NUL")
         base = cfg.base_topic.strip("/") or f"xnai-edge/{device_id}"
         node = _TOPIC_UNSAFE.sub("_", f"xnai-edge-{device_id}")
         return cls(base=base, discovery_prefix=cfg.discovery_prefix.strip("/") or "homeassistant",
