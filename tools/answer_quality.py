@@ -1,29 +1,47 @@
-"""Answer quality of the grounded answerer on SQuAD dev (used by squad_eval.py ``answer``).
+"""Answer quality on the SQuAD dev split, in process, from cached retrieval.
 
-* answerable: the gold passage is in the knowledge base; right = the answer contains a gold
-  span (case and punctuation normalised), as in MODELS.md's measurements.
-* unanswerable: the same questions with every passage of the gold *article* hidden from
-  retrieval (as if that document had never been ingested); right = "I don't know".
+Retrieval is the slow part (embedding every question); the answer logic is pure.  So the
+retrieval *candidates* of every dev question (BM25 and cosine scores, both complete over the
+union of each one's top 40) are computed once through the real ``Retriever`` and cached as
+JSON; fusion, sentence reranking, sentence picking, answerability and shortening are then
+replayed in process from the cache, exactly as ``Retriever.search`` and ``Answerer`` do them.
+
+Measured:
+* answerable (questions-dev.jsonl): right = the spoken answer contains a gold span (case and
+  punctuation normalised), as in MODELS.md; also how often it says "I don't know".
+* unanswerable (unanswerable-dev.jsonl, SQuAD v2.0): right = "I don't know".
+* not in the KB: answerable questions with their whole article hidden; right = "I don't know".
+* retrieval recall@1/@5 (the gold passage's document), and spoken answer length in words.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import re
 import statistics
-import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import anyio
-
-from xnai_edge.backends.registry import load_llm
-from xnai_edge.brain.answerer import Answerer
-from xnai_edge.brain.extractive import SourceText, best_sentence
+from xnai_edge.brain.answerability import AnswerModel, model
+from xnai_edge.brain.extractive import Extract, SourceText, best_sentence
+from xnai_edge.brain.shorten import short_answer
+from xnai_edge.config import Config
 from xnai_edge.knowledge.base import KnowledgeBase
-from xnai_edge.knowledge.retrieve import Passage
+from xnai_edge.knowledge.fusion import sentence_rerank, weighted_fusion
+
+ROOT = Path(__file__).resolve().parent.parent
+SQUAD = ROOT / "tests" / "data" / "squad-dev"
+CACHE_FORMAT = 1
 
 
-def percentile(values: list[float], q: float) -> float:
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -37,59 +55,155 @@ def contains_gold(answer: str, golds: list[str]) -> bool:
     return any(f" {norm(g)} " in a for g in golds if norm(g))
 
 
-@dataclass
-class HidingSearcher:
-    """Retrieval with one article removed: the 'not in your documents' case."""
-
-    kb: KnowledgeBase
-    hidden_title: str
-
-    async def search(self, query: str, k: int | None = None) -> list[Passage]:
-        found = await self.kb.search(query, 100)
-        return [p for p in found if p.title != self.hidden_title][: k or 5]
+def doc_of(path: str) -> str:
+    return path.removeprefix("squad://")
 
 
-async def answer_quality(kb: KnowledgeBase, questions: list[dict[str, object]],
-                         args: argparse.Namespace) -> dict[str, object]:
-    llm = None if getattr(args, "no_llm", False) else await anyio.to_thread.run_sync(
-        load_llm, args.models_dir_path, kb.config)
-    answerer = Answerer(kb, llm, kb.config)
-    titles = {}
-    for row in await kb.store.fetchall("SELECT path, title FROM documents"):
-        titles[row[0].removeprefix("squad://")] = row[1]
-    right = extract_right = abstained = 0
-    methods: dict[str, int] = {}
-    first: list[float] = []
-    total: list[float] = []
-    for q in questions:
-        golds = [str(g) for g in q["answers"]]  # type: ignore[attr-defined]
-        answer = await answerer.answer(str(q["question"]))
-        right += contains_gold(answer.text, golds)
-        abstained += answer.method == "abstain"
-        methods[answer.method] = methods.get(answer.method, 0) + 1
-        first.append(answer.timings_ms["first_token"])
-        total.append(answer.timings_ms["total"])
-        passages = await kb.search(str(q["question"]), kb.config.answer.passages)
-        ext = best_sentence(str(q["question"]), [
-            SourceText(p.title, p.heading, p.text, p.path, p.chunk_id) for p in passages])
-        extract_right += ext is not None and contains_gold(ext.sentence, golds)
-    n = len(questions)
-    unanswered = 0
-    start = time.perf_counter()
-    for q in questions:
-        hider = HidingSearcher(kb, titles[str(q["gold_passage"])])
-        result = await Answerer(hider, llm, kb.config).answer(str(q["question"]))
-        unanswered += result.method == "abstain"
-    return {
-        "questions": n,
-        "answer_contains_gold": round(right / n, 3),
-        "extractive_sentence_contains_gold": round(extract_right / n, 3),
-        "abstained_when_answerable": round(abstained / n, 3),
-        "methods": methods,
-        "says_dont_know_when_not_in_kb": round(unanswered / n, 3),
-        "first_token_ms_p50": round(statistics.median(first), 1),
-        "first_token_ms_p95": round(percentile(first, 0.95), 1),
-        "total_ms_p50": round(statistics.median(total), 1),
-        "total_ms_p95": round(percentile(total, 0.95), 1),
-        "unanswerable_seconds": round(time.perf_counter() - start, 1),
+# ---------------------------------------------------------------- the cache (real retrieval)
+async def build_cache(kb: KnowledgeBase, out: Path, candidates: int = 40) -> dict[str, Any]:
+    """Candidates of every dev question (answerable and not) through the real Retriever."""
+    retriever = await kb.retriever()
+    rows = await kb.store.fetchall(
+        "SELECT c.id, d.path, d.title, c.heading, c.text FROM chunks c "
+        "JOIN documents d ON d.id = c.doc_id")
+    chunks = {int(r[0]): [doc_of(str(r[1])), str(r[2]), str(r[3]), str(r[4])] for r in rows}
+    items: list[dict[str, Any]] = []
+    for q in load_jsonl(SQUAD / "questions-dev.jsonl"):
+        items.append({"question": q["question"], "answers": q["answers"],
+                      "doc": q["gold_passage"], "answerable": True})
+    for q in load_jsonl(SQUAD / "unanswerable-dev.jsonl"):
+        items.append({"question": q["question"], "answers": [], "doc": q["near_passage"],
+                      "answerable": False})
+    for n, item in enumerate(items):
+        qvec = await retriever.embed_query(item["question"])
+        lexical, dense = await retriever.candidates(item["question"], qvec, candidates)
+        item["lexical"] = {str(k): round(v, 5) for k, v in lexical.items()}
+        item["dense"] = {str(k): round(v, 5) for k, v in dense.items()}
+        if n % 500 == 0:
+            print(f"cached {n}/{len(items)}", flush=True)
+    data = {"format": CACHE_FORMAT, "chunks": {str(k): v for k, v in chunks.items()},
+            "items": items}
+    out.write_text(json.dumps(data), encoding="utf-8")
+    return data
+
+
+def load_cache(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") != CACHE_FORMAT:
+        raise SystemExit(f"{path}: old cache format; rebuild it")
+    data["chunks"] = {int(k): v for k, v in data["chunks"].items()}
+    for item in data["items"]:
+        item["lexical"] = {int(k): v for k, v in item["lexical"].items()}
+        item["dense"] = {int(k): v for k, v in item["dense"].items()}
+    return data
+
+
+# ---------------------------------------------------------------- replay (pure)
+@dataclass(frozen=True)
+class Replay:
+    """The knobs replayed: retrieval fusion and the answerer's settings."""
+
+    dense_weight: float
+    rerank_depth: int
+    rerank_weight: float
+    passages: int
+    max_words: int
+    typed_words: int
+
+    @classmethod
+    def of(cls, config: Config) -> Replay:
+        r, a = config.retrieval, config.answer
+        return cls(r.dense_weight, r.rerank_depth, r.rerank_weight, a.passages,
+                   a.max_answer_words, a.typed_answer_words)
+
+
+def ranked(item: dict[str, Any], chunks: dict[int, list[str]], knobs: Replay, k: int,
+           hidden_title: str | None = None) -> list[tuple[int, float]]:
+    """``Retriever.search`` on the cached scores (optionally with one article hidden)."""
+    lexical, dense = item["lexical"], item["dense"]
+    if hidden_title is not None:
+        keep = [c for c in lexical if chunks[c][1] != hidden_title]
+        lexical = {c: lexical[c] for c in keep}
+        dense = {c: dense[c] for c in keep}
+    fused = weighted_fusion(lexical, dense, knobs.dense_weight)
+    head = fused[:max(k, knobs.rerank_depth)] if knobs.rerank_weight > 0 else fused[:k]
+    if knobs.rerank_weight > 0 and len(head) > 1:
+        texts = {c: f"{chunks[c][1]}\n{chunks[c][2]}\n{chunks[c][3]}" for c, _ in head}
+        head = sentence_rerank(item["question"], head, texts, knobs.rerank_weight)
+    return head[:k]
+
+
+def sources(item: dict[str, Any], chunks: dict[int, list[str]],
+            head: Iterable[tuple[int, float]]) -> list[SourceText]:
+    return [SourceText(chunks[c][1], chunks[c][2], chunks[c][3], chunks[c][0], c,
+                       item["dense"].get(c, 0.0), score) for c, score in head]
+
+
+def answer_of(item: dict[str, Any], passages: list[SourceText], knobs: Replay,
+              answer_model: AnswerModel) -> tuple[Extract | None, float, str]:
+    """(extract, answerability, spoken text or '' for "I don't know")."""
+    extract = best_sentence(item["question"], passages, scorer=answer_model.sentence)
+    if extract is None:
+        return None, 0.0, ""
+    p = answer_model.answerable.prob(extract.features)
+    if not answer_model.answers(extract.features):
+        return extract, p, ""
+    return extract, p, short_answer(item["question"], extract.sentence, knobs.max_words,
+                                    knobs.typed_words)
+
+
+def evaluate(data: dict[str, Any], items: list[dict[str, Any]], knobs: Replay,
+             answer_model: AnswerModel | None = None, hidden: bool = False) -> dict[str, Any]:
+    """The figures of the module docstring over ``items``."""
+    answer_model = answer_model or model()
+    chunks = data["chunks"]
+    doc_title = {v[0]: v[1] for v in chunks.values()}
+    at1 = at5 = right = abstain_ans = n_ans = abstain_un = n_un = sentence_right = 0
+    hidden_abstain = 0
+    lengths: list[int] = []
+    for item in items:
+        head = ranked(item, chunks, knobs, max(5, knobs.passages))
+        docs = [chunks[c][0] for c, _ in head]
+        passages = sources(item, chunks, head[:knobs.passages])
+        extract, _, spoken = answer_of(item, passages, knobs, answer_model)
+        if item["answerable"]:
+            n_ans += 1
+            at1 += docs[:1] == [item["doc"]]
+            at5 += item["doc"] in docs[:5]
+            sentence_right += extract is not None and contains_gold(extract.sentence,
+                                                                    item["answers"])
+            right += bool(spoken) and contains_gold(spoken, item["answers"])
+            abstain_ans += not spoken
+            if spoken:
+                lengths.append(len(spoken.split()))
+            if hidden:
+                title = doc_title[item["doc"]]
+                hh = ranked(item, chunks, knobs, knobs.passages, hidden_title=title)
+                hidden_abstain += not answer_of(item, sources(item, chunks, hh), knobs,
+                                                answer_model)[2]
+        else:
+            n_un += 1
+            abstain_un += not spoken
+    out: dict[str, Any] = {
+        "answerable": n_ans, "unanswerable": n_un,
+        "recall@1": round(at1 / max(1, n_ans), 3), "recall@5": round(at5 / max(1, n_ans), 3),
+        "sentence_contains_gold": round(sentence_right / max(1, n_ans), 3),
+        "answer_contains_gold": round(right / max(1, n_ans), 3),
+        "abstained_when_answerable": round(abstain_ans / max(1, n_ans), 3),
+        "abstained_when_unanswerable": round(abstain_un / max(1, n_un), 3),
+        "words_median": statistics.median(lengths) if lengths else 0,
+        "words_p95": percentile(lengths, 0.95) if lengths else 0,
     }
+    if hidden:
+        out["abstained_when_not_in_kb"] = round(hidden_abstain / max(1, n_ans), 3)
+    return out
+
+
+def split(items: list[dict[str, Any]], chunks: dict[int, list[str]],
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(fit, report): the dev articles alternately, by title, so no article is in both."""
+    title_of = {v[0]: v[1] for v in chunks.values()}
+    titles = sorted({title_of[i["doc"]] for i in items})
+    fit_titles = set(titles[::2])
+    fit = [i for i in items if title_of[i["doc"]] in fit_titles]
+    return fit, [i for i in items if title_of[i["doc"]] not in fit_titles]

@@ -1,7 +1,7 @@
 """Retrieval and answer quality on SQuAD v1.1 dev (tests/data/squad-dev), with timings.
 
     .venv/bin/python tools/squad_eval.py retrieval --questions 1000
-    .venv/bin/python tools/squad_eval.py answer --questions 300
+    .venv/bin/python tools/squad_eval.py answer     # every dev question, from a retrieval cache
 
 Latency per method is each method's own work per question (dense and RRF include the query
 embedding, which is also given alone).  Peak RSS of the run is in ``peak_rss_mb``.
@@ -18,6 +18,8 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,26 +119,44 @@ async def retrieval(kb: KnowledgeBase, questions: list[dict[str, object]],
     }
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, object]:
+@asynccontextmanager
+async def open_squad_kb(data_dir: str, models_dir: str | None,
+                        passages: int = 0,
+                        ) -> AsyncIterator[tuple[KnowledgeBase, dict[str, float]]]:
+    """The SQuAD dev KB (all passages, or ``passages`` evenly spread), built if missing, and
+    the ingest figures of building it."""
     base = Config()
     config = replace(base, ingest=replace(base.ingest, bundled_manual=False))
-    passages = load_jsonl(SQUAD / "passages.jsonl")
-    if args.passages:
-        passages = spread(passages, args.passages)
-    kept = {p["id"] for p in passages}
-    questions = spread([q for q in load_jsonl(SQUAD / "questions-dev.jsonl")
-                        if q["gold_passage"] in kept], args.questions)
+    docs = load_jsonl(SQUAD / "passages.jsonl")
+    if passages:
+        docs = spread(docs, passages)
+    async with KnowledgeBase.open(Path(data_dir), paths.models_dir(models_dir), config) as kb:
+        yield kb, await build(kb, docs)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, object]:
     result: dict[str, object] = {}
-    async with KnowledgeBase.open(Path(args.data_dir), paths.models_dir(args.models_dir),
-                                  config) as kb:
-        result["ingest"] = await build(kb, passages)
+    async with open_squad_kb(args.data_dir, args.models_dir, args.passages) as (kb, built):
+        result["ingest"] = built
         if args.what == "retrieval":
+            kept = {doc_of(str(r[0])) for r in await kb.store.fetchall(
+                "SELECT path FROM documents")}
+            questions = spread([q for q in load_jsonl(SQUAD / "questions-dev.jsonl")
+                                if q["gold_passage"] in kept], args.questions)
             result["retrieval"] = await retrieval(kb, questions, args.k)
         else:
-            from tools.answer_quality import answer_quality
+            from tools.answer_quality import Replay, build_cache, evaluate, load_cache
+            from tools.answer_quality import split as halves
 
-            args.models_dir_path = paths.models_dir(args.models_dir)
-            result["answer"] = await answer_quality(kb, questions, args)
+            cache = Path(args.cache)
+            if not cache.exists():
+                await build_cache(kb, cache)
+            data = load_cache(cache)
+            fit, report = halves(data["items"], data["chunks"])
+            knobs = Replay.of(kb.config)
+            result["answer"] = {"report_half": evaluate(data, report, knobs, hidden=True),
+                                "fit_half": evaluate(data, fit, knobs),
+                                "all": evaluate(data, data["items"], knobs)}
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
 
@@ -152,7 +172,8 @@ def main() -> None:
                         "use a --data-dir of its own")
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / "squad-kb"))
     parser.add_argument("--models-dir", default=None)
-    parser.add_argument("--no-llm", action="store_true", help="answer extractively only")
+    parser.add_argument("--cache", default="/tmp/xnai-squad-cache.json",
+                        help="retrieval cache of every dev question (built if missing)")
     args = parser.parse_args()
     print(json.dumps(anyio.run(main_async, args), indent=2))
 

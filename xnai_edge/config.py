@@ -83,6 +83,10 @@ class RetrievalConfig:
                                "rest).", min=0.0, max=1.0)
     hnsw_min_chunks: int = _opt(50000, "From this many chunks on, FAISS uses HNSW instead of "
                                 "an exact index.", min=1, max=100_000_000)
+    rerank_depth: int = _opt(10, "Head of the fused ranking re-ordered by its best sentence.",
+                             min=1, max=200)
+    rerank_weight: float = _opt(0.2, "Weight of the best sentence's share of the query in that "
+                                "re-ordering (0 = off).", min=0.0, max=10.0)
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,14 @@ class AnswerConfig:
     """The grounded answerer: when to answer and when to say "I don't know"."""
 
     passages: int = _opt(3, "Passages shown to the LLM (tier 0).", min=1, max=20)
-    min_support: float = _opt(0.4, "Share (idf-weighted) of the question's key words that the "
-                              "best sentence and its headings must contain, else the answer is "
-                              "'I don't know'.", min=0.0, max=1.0)
-    min_similarity: float = _opt(0.35, "Least cosine similarity between the question and the "
-                                 "answer's passage, else 'I don't know'.", min=-1.0, max=1.0)
-    min_similarity_full_support: float = _opt(
-        0.25, "The lower similarity bar when the best sentence holds (nearly) all of the "
-        "question's key words: short questions embed poorly.", min=-1.0, max=1.0)
+    min_answerability: float = _opt(0.0, "Answer only when the fitted answerability score "
+                                    "(0-1) reaches this; 0 = the threshold fitted with it "
+                                    "(xnai_edge/data/answerability.json).", min=0.0, max=1.0)
+    max_answer_words: int = _opt(25, "Spoken answers longer than this many words are cut to "
+                                 "that many around the question's words.", min=3, max=200)
+    typed_answer_words: int = _opt(12, "... and to this many around the answer when the "
+                                   "question asks for a date, number, name or place and the "
+                                   "sentence has one.", min=3, max=200)
     llm_min_words: int = _opt(20, "Answer sentences shorter than this are read out as they "
                               "are; longer ones are shortened by the LLM (and checked).",
                               min=0, max=1000)

@@ -48,9 +48,9 @@ def test_when_questions_prefer_a_date() -> None:
 
 def test_heading_and_title_words_count_as_context() -> None:
     found = best_sentence("How do I water the tomatoes in the garden?", [GARDEN])
-    assert found is not None
-    assert found.sentence == "Water them every morning in summer."
-    assert found.support == pytest.approx(1.0)  # "tomatoes", "garden": heading, title
+    assert found is not None and found.sentence in GARDEN.text
+    # "water" and "tomatoes" in the sentence or its neighbour, "garden" in the title.
+    assert found.support == pytest.approx(1.0)
     bare = SourceText("Notes", "", GARDEN.text, GARDEN.path, GARDEN.chunk_id)
     without = best_sentence("How do I water the tomatoes in the garden?", [bare])
     assert without is not None and without.support < 0.7

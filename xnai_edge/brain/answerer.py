@@ -22,14 +22,18 @@ import anyio
 import anyio.from_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
+from xnai_edge.brain.answerability import model
 from xnai_edge.brain.extractive import Extract, SourceText, best_sentence
+from xnai_edge.brain.followup import carried_terms, needs_context, rewrite
 from xnai_edge.brain.grounding import is_abstention, is_grounded
 from xnai_edge.brain.prompt import answer_messages
 from xnai_edge.brain.sentences import SentenceStream, window
+from xnai_edge.brain.shorten import short_answer
 from xnai_edge.config import Config
 from xnai_edge.errors import InputError
 from xnai_edge.events import Event, LlmToken, RetrieveEnd
 from xnai_edge.knowledge.retrieve import Passage
+from xnai_edge.knowledge.text import key_terms
 
 DONT_KNOW = "I don't know that from your documents."
 
@@ -57,6 +61,8 @@ class Answer:
     method: str  # "llm", "extractive" or "abstain"
     timings_ms: dict[str, float] = field(default_factory=dict)
     support: float = 0.0
+    confidence: float = 0.0
+    """The answerability score (0-1) of the best sentence found."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -64,6 +70,7 @@ class Answer:
             "sources": [{"title": s.title, "path": s.path, "chunk_id": s.chunk_id}
                         for s in self.sources],
             "tier": self.tier, "method": self.method,
+            "confidence": round(self.confidence, 3),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 
@@ -94,25 +101,33 @@ class Answerer:
         """Answer ``question``; ``previous`` = the last (question, answer) of a follow-up."""
         question = check_question(question, self._config.answer.max_question_chars)
         start = time.perf_counter()
-        extract = await self._find(question)
-        if previous is not None and (extract is None or not self._grounded_enough(extract)):
-            # "And how do I remove one?": the follow-up leans on the previous question.
-            extract = await self._find(f"{previous[0]} {question}")
+        carried = carried_terms(question, previous)
+        extract = await self._find(question, carried)
+        if previous is not None and not carried and not self._answerable(extract):
+            # Not worded as a follow-up, but alone it finds nothing: try it with the context.
+            extract = await self._find(question, " ".join(key_terms(previous[0])))
         timings = {"retrieve": (time.perf_counter() - start) * 1000}
         tier = 2 if self._llm is None else 0
-        if extract is None or not self._grounded_enough(extract):
+        confidence = self._confidence(extract)
+        if extract is None or not self._answerable(extract) or (
+                previous is None and needs_context(question)):
             result = Answer(question, DONT_KNOW, [], tier, "abstain",
-                            support=0.0 if extract is None else extract.support)
-        elif self._llm is None or len(extract.sentence.split()) < \
-                self._config.answer.llm_min_words:
-            # A short sentence from the documents is already the best spoken answer: the LLM
-            # could only make it less accurate, and slower.
-            result = Answer(question, extract.sentence, [extract.source], tier, "extractive",
-                            support=extract.support)
+                            support=0.0 if extract is None else extract.support,
+                            confidence=confidence)
         else:
-            llm_start = time.perf_counter()
-            result = await self._phrase(question, extract, timings, start)
-            timings["llm_total"] = (time.perf_counter() - llm_start) * 1000
+            cfg = self._config.answer
+            spoken = short_answer(question, extract.sentence, cfg.max_answer_words,
+                                  cfg.typed_answer_words)
+            if self._llm is None or len(spoken.split()) < self._config.answer.llm_min_words:
+                # A short piece of the documents is already the best spoken answer: the LLM
+                # could only make it less accurate, and slower.
+                result = Answer(question, spoken, [extract.source], tier, "extractive",
+                                support=extract.support, confidence=confidence)
+            else:
+                llm_start = time.perf_counter()
+                result = await self._phrase(question, extract, spoken, timings, start)
+                result.confidence = confidence
+                timings["llm_total"] = (time.perf_counter() - llm_start) * 1000
         timings.setdefault("first_token", (time.perf_counter() - start) * 1000)
         if on_sentence is not None:
             await on_sentence(result.text)
@@ -120,22 +135,26 @@ class Answerer:
         result.timings_ms = timings
         return result
 
-    async def _find(self, query: str) -> Extract | None:
+    async def _find(self, question: str, carried: str = "") -> Extract | None:
+        query = rewrite(question, carried)
         passages = await self._searcher.search(query, k=self._config.answer.passages)
         self._publish(RetrieveEnd(passages=[f"{p.title} ({p.path})" for p in passages]))
-        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.similarity)
-                   for p in passages]
-        return best_sentence(query, sources)
+        sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.similarity,
+                              p.score) for p in passages]
+        return best_sentence(question, sources, carried=carried)
 
-    def _grounded_enough(self, extract: Extract) -> bool:
-        """Do the documents cover the question well enough to answer at all?"""
-        cfg = self._config.answer
-        if extract.support < cfg.min_support:
+    def _confidence(self, extract: Extract | None) -> float:
+        return 0.0 if extract is None else model().answerable.prob(extract.features)
+
+    def _answerable(self, extract: Extract | None) -> bool:
+        """Do the documents say enough to answer at all?  (the fitted answerability score)"""
+        if extract is None:
             return False
-        bar = cfg.min_similarity_full_support if extract.support >= 0.9 else cfg.min_similarity
-        return extract.source.similarity >= bar
+        if self._config.answer.min_answerability:
+            return self._confidence(extract) >= self._config.answer.min_answerability
+        return model().answers(extract.features)
 
-    async def _phrase(self, question: str, extract: Extract,
+    async def _phrase(self, question: str, extract: Extract, spoken: str,
                       timings: dict[str, float], start: float) -> Answer:
         """Let the LLM say it; keep its first sentence only if the passages back it."""
         assert self._llm is not None
@@ -168,7 +187,7 @@ class Answerer:
         if sentence and not is_abstention(sentence) and is_grounded(sentence, context,
                                                                     question):
             return Answer(question, sentence, [extract.source], 0, "llm", support=extract.support)
-        return Answer(question, extract.sentence, [extract.source], 0, "extractive",
+        return Answer(question, spoken, [extract.source], 0, "extractive",
                       support=extract.support)
 
     async def _generate(self, messages: list[dict[str, str]], cancel: threading.Event,

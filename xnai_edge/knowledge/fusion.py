@@ -9,7 +9,7 @@ and RRF alone (numbers in docs/retrieval.md, reproduced by ``make bench``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 def minmax(scores: Mapping[int, float]) -> dict[int, float]:
@@ -40,3 +40,33 @@ def reciprocal_rank_fusion(*rankings: list[int], k: int = 60) -> list[tuple[int,
         for rank, key in enumerate(ranking):
             scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank + 1)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def sentence_rerank(query: str, ranked: Sequence[tuple[int, float]], texts: Mapping[int, str],
+                    weight: float) -> list[tuple[int, float]]:
+    """Re-order the head of a fused ranking by its best *sentence*.
+
+    BM25 and the embedding score a whole chunk; the answer is one sentence, and a chunk whose
+    single sentence holds most of the question's rare words (close together) is a better bet
+    than one that mentions them all once, far apart.  Adds ``weight`` x (idf-weighted share of
+    the question's terms in the chunk's best sentence + half the share of neighbouring question
+    terms found close together there) to the fused score.  Best first; ties keep the order.
+    """
+    from xnai_edge.brain.sentences import split_sentences
+    from xnai_edge.brain.terms import idf, near_pairs, pairs, question_terms, share, stem_list
+
+    terms = question_terms(query)
+    if not terms or weight <= 0:
+        return list(ranked)
+    split = {cid: [stem_list(s) for s in split_sentences(texts.get(cid, ""))]
+             for cid, _ in ranked}
+    bags = [set(s) for sentences in split.values() for s in sentences]
+    weights = idf(terms, bags)
+    term_pairs = pairs(terms)
+    rescored = []
+    for position, (cid, score) in enumerate(ranked):
+        best = max((share(weights, s) + 0.5 * near_pairs(term_pairs, s)
+                    for s in split[cid]), default=0.0)
+        rescored.append((cid, score + weight * best, position))
+    rescored.sort(key=lambda item: (-item[1], item[2]))
+    return [(cid, score) for cid, score, _ in rescored]

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xnai_edge.config import RetrievalConfig
-from xnai_edge.knowledge.fusion import weighted_fusion
+from xnai_edge.knowledge.fusion import sentence_rerank, weighted_fusion
 from xnai_edge.knowledge.ingest import Embedder
 from xnai_edge.knowledge.store import KnowledgeStore
 from xnai_edge.knowledge.text import fts_query
@@ -64,12 +64,22 @@ class Retriever:
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         k = k or self._config.k
-        n = max(self._config.candidates, k)
         qvec = await self.embed_query(query)
+        lexical, dense = await self.candidates(query, qvec, max(self._config.candidates, k))
+        fused = weighted_fusion(lexical, dense, self._config.dense_weight)
+        depth = max(k, self._config.rerank_depth) if self._config.rerank_weight > 0 else k
+        head = fused[:depth]
+        if self._config.rerank_weight > 0 and len(head) > 1:
+            texts = await self._texts([cid for cid, _ in head])
+            head = sentence_rerank(query, head, texts, self._config.rerank_weight)
+        return await self._passages(head[:k], lexical, dense, qvec)
+
+    async def candidates(self, query: str, qvec: npt.NDArray[np.float32], n: int,
+                         ) -> tuple[dict[int, float], dict[int, float]]:
+        """BM25 and cosine scores, both complete over the union of each one's top ``n``."""
         match = fts_query(query)
         lexical = dict(await self.lexical(match, n)) if match else {}
         dense = dict(self.dense(qvec, n))
-        # Complete both score sets over the union of candidates.
         missing_dense = [cid for cid in lexical if cid not in dense]
         if missing_dense:
             dense.update(await self._cosine(qvec, missing_dense))
@@ -77,8 +87,14 @@ class Retriever:
         if match and missing_lex:
             found = dict(await self.lexical(match, len(missing_lex), only=missing_lex))
             lexical.update({cid: found.get(cid, 0.0) for cid in missing_lex})
-        ranked = weighted_fusion(lexical, dense, self._config.dense_weight)[:k]
-        return await self._passages(ranked, lexical, dense, qvec)
+        return lexical, dense
+
+    async def _texts(self, ids: list[int]) -> dict[int, str]:
+        """Title, heading and text of each chunk, as the sentence reranker reads them."""
+        rows = await self._store.fetchall(
+            "SELECT c.id, d.title, c.heading, c.text FROM chunks c JOIN documents d ON "
+            f"d.id = c.doc_id WHERE c.id IN ({','.join('?' * len(ids))})", ids)
+        return {int(r[0]): f"{r[1]}\n{r[2]}\n{r[3]}" for r in rows}
 
     def dense(self, qvec: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
         """Nearest chunks by cosine similarity, best first."""

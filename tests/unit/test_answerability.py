@@ -1,0 +1,67 @@
+"""The answerability score: monotone in the evidence, sign-checked weights, packaged file."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xnai_edge.brain.answerability import (
+    ANSWER,
+    DEFAULT,
+    SENTENCE,
+    AnswerModelError,
+    Linear,
+    model,
+    parse,
+)
+
+unit = st.floats(0.0, 1.0)
+features = st.fixed_dictionaries({name: unit for name in ANSWER})
+
+
+@pytest.mark.parametrize("which", ["fitted", "default"])
+@given(base=features, name=st.sampled_from(sorted(ANSWER)), more=st.floats(0.0, 1.0))
+def test_more_evidence_never_lowers_the_score(which: str, base: dict[str, float], name: str,
+                                              more: float) -> None:
+    scorer = model().answerable if which == "fitted" else DEFAULT.answerable
+    stronger = dict(base)
+    # Evidence for answering grows; evidence against (question terms missing) shrinks.
+    stronger[name] = base[name] + more if ANSWER[name] > 0 else base[name] - more
+    assert scorer.prob(stronger) >= scorer.prob(base) - 1e-12
+    assert 0.0 <= scorer.prob(base) <= 1.0
+
+
+@given(base=st.fixed_dictionaries({n: unit for n in SENTENCE}),
+       name=st.sampled_from([n for n, s in SENTENCE.items() if s != 0]), more=unit)
+def test_the_sentence_score_is_monotone_in_its_signed_features(base: dict[str, float],
+                                                               name: str, more: float) -> None:
+    scorer = model().sentence
+    stronger = dict(base)
+    stronger[name] = base[name] + more * SENTENCE[name]
+    assert scorer.raw(stronger) >= scorer.raw(base) - 1e-12
+
+
+def test_the_packaged_model_is_fitted_and_versioned() -> None:
+    path = resources.files("xnai_edge").joinpath("data/answerability.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["format"] == 1 and data["version"] and data["fitted_by"]
+    fitted = model()
+    assert fitted.version == data["version"] != "default"
+    assert 0.0 < fitted.answerable.threshold < 1.0
+
+
+def test_a_weight_against_its_sign_is_refused() -> None:
+    good = {"format": 1, "version": "x", "sentence": DEFAULT.sentence.to_json(),
+            "answerable": DEFAULT.answerable.to_json()}
+    assert parse(good).version == "x"
+    bad = {**good, "answerable": {"bias": 0, "weights": {"missing": 2.0}}}
+    with pytest.raises(AnswerModelError, match="missing"):
+        parse(bad)
+    with pytest.raises(AnswerModelError, match="format"):
+        parse({**good, "format": 99})
+    with pytest.raises(AnswerModelError, match="unknown"):
+        Linear.from_json({"weights": {"nonsense": 1.0}}, ANSWER)

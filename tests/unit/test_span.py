@@ -1,0 +1,89 @@
+"""The answer-kind of a question, the span picker and the short spoken answer (pure)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from xnai_edge.brain.shorten import short_answer
+from xnai_edge.brain.span import answer_kind, candidates, pick_span
+
+NORMANS = ("The Normans invaded Ireland in 1169, led by Richard de Clare, known as Strongbow, "
+           "and soon took control of large parts of the country.")
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("When did the Normans invade Ireland?", "date"),
+    ("In what year did it happen?", "date"),
+    ("What century saw the conquest?", "date"),
+    ("How many people live there?", "number"),
+    ("What percentage of voters agreed?", "number"),
+    ("Who led the Normans into Ireland?", "person"),
+    ("By whom was it written?", "person"),
+    ("Where are the models stored?", "place"),
+    ("What country did the Normans invade in 1169?", "place"),
+    ("How do I remove a document?", "command"),
+    ("What is the colour of the sky?", "other"),
+])
+def test_answer_kind(question: str, kind: str) -> None:
+    assert answer_kind(question) == kind
+
+
+@pytest.mark.parametrize(("question", "span"), [
+    ("When did the Normans invade Ireland?", "1169"),
+    ("What country did the Normans invade in 1169?", "Ireland"),
+    ("Who led the Normans into Ireland?", "Richard de Clare"),
+])
+def test_the_span_is_what_the_question_asks_for(question: str, span: str) -> None:
+    found = pick_span(question, NORMANS)
+    assert found is not None and found.text == span
+    assert NORMANS[found.start:found.start + len(found.text)] == found.text
+
+
+def test_a_span_made_of_the_questions_own_words_is_no_answer() -> None:
+    assert pick_span("When did the Normans invade in 1169?", "The Normans came in 1169.") is None
+    assert candidates("Who are the Normans?", "The Normans were a people.") == []
+
+
+def test_dates_numbers_and_commands() -> None:
+    assert pick_span("When was it founded?", "It was founded on 4 July 1776 in town.")\
+        .text == "4 July 1776"  # type: ignore[union-attr]
+    assert pick_span("How many moons does it have?", "It has 79 moons and rings.")\
+        .text == "79 moons"  # type: ignore[union-attr]
+    found = pick_span("How do I remove a document?",
+                      "Remove a document with `xnai-edge kb remove PATH`.")
+    assert found is not None and "kb remove" in found.text
+
+
+def test_short_sentences_are_said_whole_and_long_ones_cut_around_the_span() -> None:
+    assert short_answer("When?", "It was in May.", 15) == "It was in May."
+    cut = short_answer("Who led the Normans into Ireland?", NORMANS, 8)
+    assert "Richard de Clare" in cut and len(cut.split()) <= 8 and cut in NORMANS
+
+
+words = st.sampled_from(["The", "boiler", "was", "serviced", "in", "May", "1999", "by", "Anna",
+                         "Berg", "of", "Oslo", "and", "cost", "40", "euros", "twelve", "times",
+                         "`kb", "remove`", "/var/lib/x", ",", "on", "3", "June", "2001."])
+sentences = st.lists(words, min_size=1, max_size=40).map(" ".join)
+questions = st.sampled_from([
+    "When was the boiler serviced?", "Who serviced the boiler?", "How much did it cost?",
+    "Where does Anna live?", "How do I remove it?", "What was serviced?",
+    "In what year was it?", "How many times?"])
+
+
+@given(questions, sentences | st.text(max_size=200))
+@example("Who?", "A B C")
+def test_every_span_is_a_substring_of_its_sentence(question: str, sentence: str) -> None:
+    for span in candidates(question, sentence):
+        assert sentence[span.start:span.start + len(span.text)] == span.text
+    picked = pick_span(question, sentence)
+    assert picked is None or picked.text in sentence
+
+
+@given(questions, sentences, st.integers(3, 40))
+def test_the_short_answer_is_a_piece_of_the_sentence_within_the_limit(
+        question: str, sentence: str, limit: int) -> None:
+    answer = short_answer(question, sentence, limit)
+    assert answer in sentence
+    assert len(answer.split()) <= max(limit, 0) or answer == sentence

@@ -1,0 +1,120 @@
+"""What kind of thing the question asks for, and the shortest span of a sentence that is one.
+
+"When ..." wants a date, "how many ..." a number, "who ..." a name.  A sentence that holds a
+candidate of that type (one the question does not already contain) is likelier to answer it,
+and the candidate is what a person would say.  Patterns, not a model: they work on any English
+document, and every span is cut out of the sentence itself (never invented).  Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from xnai_edge.brain.terms import stems
+
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+          r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?")
+_NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+            r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+            r"sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen|half|several)")
+_DATE = re.compile(
+    rf"\b(?:(?:early|late|mid|the)[ -])?(?:\d{{1,2}} {_MONTH},? \d{{3,4}}|{_MONTH} \d{{1,2}}"
+    rf"(?:st|nd|rd|th)?,? \d{{3,4}}|{_MONTH},? \d{{3,4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?|"
+    rf"\d{{3,4}}s?(?:\s?(?:BC|AD|BCE|CE))?|\d{{1,2}}(?:st|nd|rd|th) century|{_MONTH})\b")
+_NUMBER = re.compile(
+    rf"(?:[$£€]\s?)?\b(?:\d+(?:,\d{{3}})*(?:\.\d+)?|{_NUMWORD})"
+    rf"(?:[ -](?:{_NUMWORD}|percent|per cent|%))*(?:\s?%)?(?-i: [a-z]+)?", re.IGNORECASE)
+_NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of|the|de|von|van|and|du|da|al|bin|la|le|"
+                   r"del|y)?\s*[A-Z][\w'’.-]*)*")
+_CODE = re.compile(r"`[^`]+`|(?<!\w)(?:/[\w.-]+)+/?|\b[\w.-]+ [\w-]+ (?:--?[\w-]+|[A-Z]+)\b")
+
+KINDS = ("date", "number", "person", "place", "command", "other")
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    start: int
+    """Character offset in the sentence; ``sentence[start:start + len(text)] == text``."""
+    kind: str
+
+
+def answer_kind(question: str) -> str:
+    """date / number / person / place / command / other, from the question's wording."""
+    q = " ".join(question.lower().split())
+    if re.match(r"(when|in what (year|month|decade|century)|what (year|month|day|date|decade|"
+                r"century|time|period|era)|which (year|month|century|decade)|since when|"
+                r"by what year|during what)\b", q) or re.search(
+                    r"\b(what|which) (year|month|date|decade|century)\b", q):
+        return "date"
+    if re.match(r"(how (many|much|long|old|far|big|large|tall|high|deep|wide|fast|often|heavy)"
+                r"|what (percentage|percent|number|amount|proportion|share|fraction|size|"
+                r"population|age|distance|temperature|speed|price|cost))\b", q) or \
+            re.search(r"\b(how many|how much|what percentage|how long)\b", q):
+        return "number"
+    if re.match(r"(who|whom|whose|what (person|man|woman|group|company|organi[sz]ation|"
+                r"king|queen|president|emperor|scientist|team|band))\b", q) or \
+            re.search(r"\b(by whom|to whom|(?:which|what) (?:person|people|individual))\b", q):
+        return "person"
+    if re.match(r"(where|what (country|city|state|place|region|area|continent|town|location|"
+                r"river|island|nation)|which (country|city|state|place|region|continent|town|"
+                r"river|island|nation)|in (which|what) (country|city|state|region|town))\b", q):
+        return "place"
+    if re.match(r"how (do|can|should|would) (i|you|we|one)\b", q) or \
+            re.search(r"\b(command|run|type)\b", q):
+        return "command"
+    return "other"
+
+
+def candidates(question: str, sentence: str, kind: str | None = None) -> list[Span]:
+    """Spans of ``sentence`` of the question's kind, not made only of the question's words."""
+    kind = kind or answer_kind(question)
+    if kind in ("person", "place", "other"):
+        pattern = _NAME
+    else:
+        pattern = {"date": _DATE, "number": _NUMBER, "command": _CODE}[kind]
+    asked = stems(question)
+    found: list[Span] = []
+    for m in pattern.finditer(sentence):
+        text, start = m.group(0).rstrip(" ,;:"), m.start()
+        if pattern is _NAME:
+            first, _, rest = text.partition(" ")
+            if first.lower() in _COMMON_STARTS:  # "The Normans" -> "Normans"
+                text, start = rest.strip(), start + len(first) + 1
+        if not text or not (stems(text) - asked):
+            continue
+        found.append(Span(text, sentence.find(text, start), kind))
+    return found
+
+
+_COMMON_STARTS = frozenset("the a an in on at it this that these those there he she they we "
+                           "its his her their after before during when while however as by "
+                           "for from of to with although since".split())
+
+
+def has_candidate(question: str, sentence: str) -> bool:
+    """Does the sentence hold something of the kind the question asks for?"""
+    kind = answer_kind(question)
+    if kind == "other":
+        return False
+    return bool(candidates(question, sentence, kind))
+
+
+def pick_span(question: str, sentence: str) -> Span | None:
+    """The candidate of new words nearest to where the question's words are in the sentence."""
+    spans = candidates(question, sentence)
+    if not spans:
+        return None
+    asked = stems(question)
+    anchors = [m.start() for m in re.finditer(r"[\w'’]+", sentence)
+               if stems(m.group(0)) & asked]
+    if not anchors:
+        return spans[0]
+
+    def distance(span: Span) -> int:
+        end = span.start + len(span.text)
+        return min(0 if span.start <= a <= end else min(abs(a - span.start), abs(a - end))
+                   for a in anchors)
+
+    return min(spans, key=lambda s: (distance(s), s.start))
