@@ -65,9 +65,9 @@ def ha(broker: Broker, base: str) -> Iterator[Watcher]:
         yield w
 
 
-def first(messages: list[Message], topic: str) -> Message | None:
-    """The first message on ``topic``: for a fresh subscriber, the retained one."""
-    return next((m for m in messages if m.topic == topic), None)
+def retained(messages: list[Message], topic: str) -> Message | None:
+    """The retained message a fresh subscriber got on ``topic`` (a live one may come first)."""
+    return next((m for m in messages if m.topic == topic and m.retain), None)
 
 
 def discovery_messages(ha: Watcher, node: str, since: float = 0.0) -> dict[str, Message]:
@@ -88,8 +88,9 @@ def test_discovery_availability_and_state_are_retained(live: Watcher, broker: Br
     with Watcher(broker, "homeassistant/#", f"{base}/#") as ha:  # joins later: retained ones
         ha.wait(lambda _: set(discovery_messages(ha, node)) >= OBJECT_IDS, 10,
                 "every retained discovery message")
-        online = ha.wait(lambda ms: first(ms, f"{base}/availability"), 10, "availability")
-        state_msg = ha.wait(lambda ms: first(ms, f"{base}/state"), 10, "state")
+        online = ha.wait(lambda ms: retained(ms, f"{base}/availability"), 10,
+                         "retained availability")
+        state_msg = ha.wait(lambda ms: retained(ms, f"{base}/state"), 10, "retained state")
         configs = discovery_messages(ha, node)
     assert online.text == "online" and online.retain
     assert state_msg.retain
