@@ -3,15 +3,13 @@
     .venv/bin/python tools/bench_voice.py [--runs 20] [--quick] [--out bench/voice.json]
                                           [--no-docs] [--models-dir DIR]
 
-1. **Loop**: the demo recording ("Hey Jarvis. What is your wake word?", made by Piper with the
-   layout of ``demo_cli.make_recording``) through ``run_voice`` in real time, ``--runs`` times,
-   models loaded once.  Speech end -> transcript and -> first audio are the loop's audio-time
-   stamps, which equal wall time because the input is paced in real time.  A few runs of a
-   question that the LLM phrases ("How do I reset the device?") show the streamed LLM path.
-2. **Naive**: the same question audio through a bare sequential script: faster-whisper
-   (``WhisperModel`` directly, same decode options) -> the retriever -> llama-cpp full answer
-   (not streamed, same prompt builder) -> Piper synthesis of the whole answer; its first audio
-   can only start when all four are done.  Runs alternate with the loop runs (same load).
+1. **Wait** (``tools/bench_wait.py``): last word of the question in the input -> first
+   non-silent sample of the aligned output, ``--runs`` pairs over six manual questions, the
+   incremental loop and the naive one (``voice.incremental_stt = false``: full hangover, one
+   transcription pass after it) back to back on the same audio; chunk lag behind real time
+   (wake word + playback); passes per question.
+2. **Transcription CPU per second of speech**: the passes the loop makes while a question is
+   spoken, against one pass after the hangover (process CPU time, offline).
 3. **Idle CPU**: the loop listening for ~20 s to silence and to the shared human recordings (no
    wake word): wake word only, as in the daemon's idle state.  CPU % = process CPU time
    (``getrusage``, all threads) / wall time.
@@ -47,8 +45,6 @@ sys.path.insert(0, str(ROOT))
 SPEECH = ROOT / "tests" / "data" / "speech"
 NO_WAKE = ["librivox/sense_and_sensibility_01_austen_64kb-0870.wav", "goforward.wav",
            "input_2_16k.wav", "librivox/sense_and_sensibility_01_austen_64kb-0880.wav"]
-DEMO_QUESTION = "What is your wake word?"
-LLM_QUESTION = "How do I reset the device?"
 MATRIX = [(1, "PASSIVE"), (1, "ACTIVE"), (2, "PASSIVE"), (2, "ACTIVE")]
 STORY = ("The lighthouse keeper wrote in his log every evening. Tonight the sea was calm, and he "
          "began to write about")
@@ -90,114 +86,14 @@ class NullSink:
 
 
 # ------------------------------------------------------------------------- 1 + 2: loop vs naive
-def recording(tts: Any, question: str) -> tuple[Int16, Int16]:
-    """The demo layout (0.5 s, "Hey Jarvis.", 0.5 s, question, 2 s) and, for the naive script,
-    what the loop's end-of-speech hands to STT: the question with 0.3 s before and the 0.8 s
-    hangover after it."""
-    from xnai_edge.audio.chunk import SAMPLE_RATE
-
-    def gap(s: float) -> Int16:
-        return np.zeros(int(s * SAMPLE_RATE), dtype=np.int16)
-
-    spoken: Int16 = tts.to_16k(tts.synthesize(question))
-    full = np.concatenate([gap(0.5), tts.to_16k(tts.synthesize("Hey Jarvis.")), gap(0.5),
-                           spoken, gap(2.0)])
-    return full, np.concatenate([gap(0.3), spoken, gap(0.8)])
-
-
-async def loop_run(ctx: Any, backends: Any, audio: Int16) -> dict[str, Any] | None:
-    from xnai_edge.voice.pacing import paced
-    from xnai_edge.voice.session import run_voice
-
-    result = await run_voice(ctx, paced(chunks_of(audio)), NullSink(), backends=backends)
-    if not result.interactions:
-        return None
-    a = result.interactions[0]
-    return {"transcript": a.question, "answer": a.answer, "method": a.method,
-            "wake_score": round(a.wake_score, 3), **a.timings_ms}
-
-
-async def naive_run(kb: Any, whisper: Any, llm: Any, tts: Any, config: Any,
-                    utterance: Int16) -> dict[str, Any]:
-    from xnai_edge.backends.stt import DECODE_OPTIONS
-    from xnai_edge.brain.extractive import SourceText
-    from xnai_edge.brain.prompt import answer_messages
-
-    t0 = time.perf_counter()
-    segments, _ = whisper.transcribe(utterance.astype(np.float32) / 32768.0, **DECODE_OPTIONS)
-    text = " ".join(s.text.strip() for s in segments).strip()
-    t1 = time.perf_counter()
-    passages = await kb.search(text, k=config.answer.passages)
-    t2 = time.perf_counter()
-    shown = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id) for p in passages]
-    out = llm.create_chat_completion(messages=answer_messages(text, shown),
-                                     max_tokens=config.llm.max_answer_tokens,
-                                     temperature=config.llm.temperature)
-    answer = out["choices"][0]["message"]["content"].strip()
-    t3 = time.perf_counter()
-    tts.synthesize(answer)
-    t4 = time.perf_counter()
-    return {"transcript": text, "answer": answer,
-            "llm_tokens": out["usage"]["completion_tokens"],
-            "stt": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000, "llm_total": (t3 - t2) * 1000,
-            "tts_total": (t4 - t3) * 1000, "speech_end_to_transcript": (t1 - t0) * 1000,
-            "speech_end_to_first_audio": (t4 - t0) * 1000}
-
-
 async def latency(args: argparse.Namespace, ctx: Any, backends: Any) -> dict[str, Any]:
-    from faster_whisper import WhisperModel
-    from llama_cpp import Llama
+    """Last word -> first audio from the outside, incremental vs naive loop side by side
+    (tools/bench_wait.py), and the transcription CPU per second of speech."""
+    from tools import bench_wait
 
-    from xnai_edge.knowledge.base import KnowledgeBase
-    from xnai_edge.modelstore import ModelStore
-
-    config = ctx.config
-    store = ModelStore(ctx.models_dir)
-    whisper = WhisperModel(str(store.path("stt", set_name=config.models.set)), device="cpu",
-                           compute_type="int8", cpu_threads=config.stt.threads, num_workers=1)
-    llm = Llama(str(store.path("llm", "model.gguf", set_name=config.models.set)),
-                n_ctx=config.llm.context_tokens, n_threads=config.llm.threads,
-                n_threads_batch=config.llm.threads, seed=0, verbose=False)
-    demo, demo_utterance = recording(backends.tts, DEMO_QUESTION)
-    llm_q, _ = recording(backends.tts, LLM_QUESTION)
-    loop: list[dict[str, Any]] = []
-    naive: list[dict[str, Any]] = []
-    llm_path: list[dict[str, Any]] = []
-    misses = 0
-    async with KnowledgeBase.open(ctx.data_dir, ctx.models_dir, config) as kb:
-        await kb.retriever()
-        await naive_run(kb, whisper, llm, backends.tts, config, demo_utterance)  # warm-up
-        for i in range(args.runs):
-            run = await loop_run(ctx, backends, demo)
-            if run is None:
-                misses += 1
-            else:
-                loop.append(run)
-            naive.append(await naive_run(kb, whisper, llm, backends.tts, config,
-                                         demo_utterance))
-            log(f"run {i + 1}/{args.runs}: loop "
-                f"{run['speech_end_to_first_audio'] if run else 'missed':>7} ms to first audio,"
-                f" naive {naive[-1]['speech_end_to_first_audio']:.0f} ms")
-        for i in range(args.llm_runs):
-            run = await loop_run(ctx, backends, llm_q)
-            if run is not None:
-                llm_path.append(run)
-                log(f"LLM question {i + 1}/{args.llm_runs}: {run['method']}, "
-                    f"{run['speech_end_to_first_audio']} ms to first audio")
-    del whisper, llm
-    keys = ("speech_end_to_transcript", "speech_end_to_first_audio", "stt", "retrieve",
-            "llm_total", "tts_total")
-    return {
-        "question": DEMO_QUESTION, "runs": args.runs, "missed_wake": misses,
-        "loop": {k: ms_stats([r[k] for r in loop]) for k in keys},
-        "loop_sample": loop[0] if loop else None,
-        "naive": {k: ms_stats([r[k] for r in naive]) for k in keys},
-        "naive_sample": naive[0] if naive else None,
-        "naive_llm_tokens": int(statistics.median([r["llm_tokens"] for r in naive])),
-        "llm_question": {"question": LLM_QUESTION, "runs": len(llm_path),
-                         "methods": sorted({r["method"] for r in llm_path}),
-                         **{k: ms_stats([r[k] for r in llm_path]) for k in keys}},
-    }
+    out = await bench_wait.latency(ctx, backends, args.runs)
+    out["pass_cpu"] = bench_wait.pass_cpu(backends, ctx.config.stt.pass_every_s)
+    return out
 
 
 # ----------------------------------------------------------------------------------- 3: idle CPU
@@ -384,31 +280,10 @@ def recommend(rows: list[dict[str, Any]], margin: float = 0.15) -> dict[str, Any
 
 # ---------------------------------------------------------------------------------- reporting
 def tables(r: dict[str, Any]) -> str:
+    from tools import bench_wait
+
     lat = r["latency"]
-    out = []
-    rows = []
-    for label, key in (("speech end -> transcript", "speech_end_to_transcript"),
-                       ("speech end -> first audio", "speech_end_to_first_audio")):
-        loop, naive = lat["loop"][key], lat["naive"][key]
-        rows.append([label, loop.get("p50"), loop.get("p95"), naive.get("p50"),
-                     naive.get("p95")])
-    out.append(table(f"voice latency, ms ({lat['runs']} runs of \"{lat['question']}\"; "
-                     f"wake missed {lat['missed_wake']}x)",
-                     ["", "loop p50", "loop p95", "naive p50", "naive p95"], rows))
-    stage_rows = [[k, lat["loop"][k].get("p50"), lat["naive"][k].get("p50")]
-                  for k in ("stt", "retrieve", "llm_total", "tts_total")]
-    out.append(table("busy time per stage, ms p50 (loop: clause-by-clause TTS, LLM skipped "
-                     "for a short extractive answer; naive: full LLM answer, "
-                     f"{lat['naive_llm_tokens']} tokens, then whole synthesis)",
-                     ["stage", "loop", "naive"], stage_rows))
-    q = lat["llm_question"]
-    if q["runs"]:
-        out.append(table(f"LLM-phrased question \"{q['question']}\" through the loop "
-                         f"({q['runs']} runs, methods {', '.join(q['methods'])}), ms",
-                         ["", "p50", "p95"],
-                         [[k, q[k].get("p50"), q[k].get("p95")]
-                          for k in ("speech_end_to_transcript", "speech_end_to_first_audio",
-                                    "llm_total")]))
+    out = [bench_wait.tables({"latency": lat, "pass_cpu": lat["pass_cpu"]})]
     idle = r["idle"]
     out.append(table("idle listening loop (wake word only)",
                      ["audio s", "CPU % of one core", "false wakes", "wake ms/80 ms p50",
@@ -445,10 +320,14 @@ def append_docs(r: dict[str, Any], text: str) -> bool:
     m = r["meta"]
     section = (
         "\n\n## Voice\n\n"
-        "`tools/bench_voice.py` (own JSON: `bench/voice.json`).  Loop = the demo recording "
-        "through `run_voice` in real time, models loaded once; naive = the same question audio "
-        "through faster-whisper -> retriever -> llama-cpp full answer -> Piper whole synthesis, "
-        "one after another (its first audio can only start after all four).  Idle CPU = process "
+        "`tools/bench_voice.py` (own JSON: `bench/voice.json`; the wait alone: "
+        "`tools/bench_wait.py`, see [voice.md](voice.md)).  Wait = last word of the question in "
+        "the input (Piper audio, trailing near-silence trimmed) -> first non-silent sample of "
+        "the output, which `run_voice` keeps aligned with the input clock, fed in real time; "
+        "incremental = this loop, naive = `voice.incremental_stt = false` (full hangover, one "
+        "pass after it), run back to back on the same audio, ratio per pair.  Chunk lag = how "
+        "late each 80 ms input chunk (wake word, VAD, playback tick) was done after it was due "
+        "(> 80 ms: a one-chunk speaker buffer would have run dry).  Idle CPU = process "
         "CPU time / wall time while the loop listens to ~20 s of silence and human speech "
         "without the wake word.  tok/s = llama.cpp decode speed, each setting in its own "
         "process; \"+ wake\" = while a thread feeds the wake detector 80 ms every 80 ms; "

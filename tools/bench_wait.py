@@ -215,7 +215,9 @@ async def wer_runs(ctx: Any, backends: Any) -> dict[str, Any]:
 
     from faster_whisper import WhisperModel
 
-    from tests.integration.test_wer import wer  # the one WER definition
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from test_wer import wer  # type: ignore[import-not-found]  # tests/integration/test_wer.py
+
     from xnai_edge.audio.wav import read_wav
     from xnai_edge.backends.stt import DECODE_OPTIONS
     from xnai_edge.modelstore import ModelStore

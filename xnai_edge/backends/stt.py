@@ -17,11 +17,13 @@ places, cheapest first:
 The encoder window.  faster-whisper pads every clip to Whisper's 30 s window, and the encoder
 costs the same for "stop" as for 30 s of speech: 1.6 s of CPU with tiny.en on this 2-core
 EPYC, most of the wait after a question.  CTranslate2 takes shorter inputs, so a clip that fits
-is encoded in a ``window_s`` window (15 s: 0.6 s of CPU; same or better WER on
-tests/data/speech, 0.068 against 0.078).  Much shorter windows make Whisper loop ("How do I
-add documents? How do I add documents?"), so a result that repeats itself is decoded again in
-the full window.  Passes while the person is still speaking (``quick=True``) use
-``quick_window_s`` (10 s, 0.3 s of CPU) and no second try: only their stable prefix is used.
+is encoded in the shortest of ``WINDOWS_S`` that holds it with 2 s to spare (10 s: 0.3 s of
+CPU, 15 s: 0.6 s; WER on tests/data/speech 0.068 for both, against 0.078 in 30 s).  Short
+windows sometimes make Whisper loop ("How do I add documents? How do I add documents?"), so a
+result that repeats itself, or runs past ``6 tokens/s + 12`` (the decoder is capped there: a
+loop must not cost 448 tokens), is decoded again in the next window up.  Passes while the
+person is still speaking (``quick=True``) take the first window and no second try: only their
+stable prefix is used.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ DECODE_OPTIONS: dict[str, Any] = {
 }
 """The faster-whisper settings (greedy, one temperature: bounded time, repeatable output).
 ``tests/integration/test_wer.py`` calls faster-whisper directly with the same ones."""
+
+WINDOWS_S = (10.0, 15.0, 30.0)
+"""Encoder windows, shortest first (30 s: faster-whisper's own padding)."""
 
 HALLUCINATIONS = frozenset({
     "you", "thank you", "thanks", "thank you very much", "thanks for watching",
@@ -105,7 +110,7 @@ class Transcriber:
 
     def __init__(self, model_dir: Path, *, threads: int = 2, vad: VoiceActivity | None = None,
                  gate: SpeechGate | None = None, compute_type: str = "int8",
-                 window_s: float = 15.0, quick_window_s: float = 10.0) -> None:
+                 windows_s: tuple[float, ...] = WINDOWS_S) -> None:
         if not (model_dir / "model.bin").is_file():
             raise ModelError(f"speech-to-text model missing in {model_dir}; run `xnai-edge "
                              "models install --set tiny`")
@@ -119,8 +124,7 @@ class Transcriber:
                              "with `xnai-edge models install --set tiny`") from exc
         self._vad = vad
         self.gate = gate or SpeechGate()
-        self.window_s = window_s
-        self.quick_window_s = quick_window_s
+        self.windows_s = windows_s
         self._frames = threading.local()  # this call's encoder window (frames), per thread
         encode = self._model.encode
 
@@ -146,10 +150,11 @@ class Transcriber:
                 return Transcript("", 1.0, 0.0, time.perf_counter() - started, audio_seconds,
                                   speech, "vad")
         audio = samples.astype(np.float32) / 32768.0
-        window = self.quick_window_s if quick else self.window_s
-        segments = self._decode(audio, prefix, window)
-        if not quick and window < 30 and _loops(" ".join(s.text for s in segments)):
-            segments = self._decode(audio, prefix, 30.0)
+        fitting = [w for w in self.windows_s if len(audio) / SAMPLE_RATE + 2.0 <= w] or [30.0]
+        for window in fitting[:1] if quick else fitting:
+            segments, capped = self._decode(audio, prefix, window)
+            if not (capped or _loops(" ".join(s.text for s in segments))):
+                break
         g = self.gate
         kept = [s for s in segments
                 if not (s.no_speech_prob > g.max_no_speech_prob
@@ -171,18 +176,22 @@ class Transcriber:
                           time.perf_counter() - started, audio_seconds, speech, rejected)
 
     def _decode(self, audio: npt.NDArray[np.float32], prefix: str, window_s: float,
-                ) -> list[Any]:
-        """faster-whisper on ``audio``, encoded in ``window_s`` if the clip fits (2 s spare)."""
-        fits = len(audio) / SAMPLE_RATE + 2.0 <= window_s < 30
-        self._frames.n = int(window_s * 100) if fits else None
+                ) -> tuple[list[Any], bool]:
+        """faster-whisper on ``audio`` encoded in ``window_s`` (< 30: the decoder capped, see
+        the module docstring); the segments, and whether the cap was reached."""
+        short = window_s < 30
+        self._frames.n = int(window_s * 100) if short else None
+        options = {**DECODE_OPTIONS, **({"prefix": prefix} if prefix else {})}
+        cap = int(6 * len(audio) / SAMPLE_RATE) + 12
+        if short:
+            options["max_new_tokens"] = cap
         try:
-            options = {**DECODE_OPTIONS, "prefix": prefix} if prefix else DECODE_OPTIONS
-            segments, _ = self._model.transcribe(audio, **options)
-            return list(segments)
+            segments = list(self._model.transcribe(audio, **options)[0])
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"speech-to-text failed: {exc}", code="stt") from exc
         finally:
             self._frames.n = None
+        return segments, short and sum(len(s.tokens) for s in segments) >= cap
 
 
 def _loops(text: str) -> bool:

@@ -196,8 +196,9 @@ class VoiceLoop(TypedInput):
                 self._end_turn(u.reason, None)
             return
         pausing = u.silence_s >= s.speculate_s
+        speaking = u.silence_s < 0.05  # quick passes only mid-speech, never in a gap
         cover = inc.covering(u.speech_end)
-        if cover is None and not inc.busy and (pausing or inc.due(self._now)):
+        if cover is None and not inc.busy and (pausing or (speaking and inc.due(self._now))):
             if not inc.passes:
                 self._bus.publish(ev.SttStart())
             inc.start(self._tg, u.audio(), self._now, final=pausing)
