@@ -30,6 +30,7 @@ import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -65,10 +66,12 @@ def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """VmRSS, or RssAnon: anonymous memory only, without the model files' mapped pages (which
+    come and go with the page cache and make VmRSS differ by +-30 MB between two starts)."""
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return round(int(line.split()[1]) / 1024, 1)
     return 0.0
 
@@ -85,30 +88,69 @@ def wait_llm(d: WebDaemon) -> None:
 
 
 # ----------------------------------------------------------------------------- 1. RSS
-def rss_runs(work: Path, template: Path, models_dir: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for enabled in (False, True):
-        run = work / f"rss-{enabled}"
-        run.mkdir()
-        web = 'bind = "127.0.0.1"\nport = 0' if enabled else "enabled = false"
-        d = start_daemon(run, models_dir, template, web=web, wait_web=enabled)
-        try:
-            wait_llm(d)
-            time.sleep(3.0)  # settle: measuring, not synchronising
-            key = "web_on" if enabled else "web_off"
-            out[key] = rss_mb(d.proc.pid)
-            if enabled:
-                c, auth = Client(d.url), basic("admin", d.password)
-                for _ in range(500):
-                    c.request("GET", "/api/status", headers=auth)
-                c.request("POST", "/login", form={"username": "admin", "password": d.password})
-                for path in ("/", "/interactions", "/knowledge", "/system", "/static/app.js"):
-                    c.request("GET", path)
-                out["web_on_after_500_requests"] = rss_mb(d.proc.pid)
-        finally:
-            d.stop()
-    out["added_mb"] = round(out["web_on"] - out["web_off"], 1)
-    out["added_after_requests_mb"] = round(out["web_on_after_500_requests"] - out["web_off"], 1)
+IMPORT_COST = """
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+import numpy, faiss, onnxruntime, llama_cpp
+import xnai_edge.daemon, xnai_edge.knowledge.base, xnai_edge.backends.registry
+before = rss("VmRSS"), rss("RssAnon")
+import xnai_edge.web, xnai_edge.web.app, xnai_edge.web.pages, xnai_edge.web.api
+import xnai_edge.web.documents, xnai_edge.web.sse
+after = rss("VmRSS"), rss("RssAnon")
+print(round(after[0] - before[0], 1), round(after[1] - before[1], 1))
+"""
+
+
+def import_cost() -> dict[str, float]:
+    """What importing the page's code (Starlette, uvicorn, python-multipart, prometheus-client,
+    our modules) adds to an interpreter that already holds the daemon's own imports."""
+    out = subprocess.run([sys.executable, "-c", IMPORT_COST], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.split()
+    return {"VmRSS": float(out[0]), "RssAnon": float(out[1])}
+
+
+def rss_runs(work: Path, template: Path, models_dir: Path, pairs: int) -> dict[str, Any]:
+    """``pairs`` alternating starts with the page off and on; medians."""
+    seen: dict[str, list[float]] = {}
+    for i in range(pairs):
+        for enabled in (False, True):
+            run = work / f"rss-{i}-{enabled}"
+            run.mkdir()
+            web = 'bind = "127.0.0.1"\nport = 0' if enabled else "enabled = false"
+            d = start_daemon(run, models_dir, template, web=web, wait_web=enabled)
+            key = "on" if enabled else "off"
+            try:
+                wait_llm(d)
+                time.sleep(3.0)  # settle: measuring, not synchronising
+                for field in ("VmRSS", "RssAnon"):
+                    seen.setdefault(f"{field}_{key}", []).append(rss_mb(d.proc.pid, field))
+                if enabled:
+                    c, auth = Client(d.url), basic("admin", d.password)
+                    for _ in range(500):
+                        c.request("GET", "/api/status", headers=auth)
+                    c.request("POST", "/login",
+                              form={"username": "admin", "password": d.password})
+                    for path in ("/", "/interactions", "/knowledge", "/system",
+                                 "/static/app.js"):
+                        c.request("GET", path)
+                    for field in ("VmRSS", "RssAnon"):
+                        seen.setdefault(f"{field}_on_after", []).append(
+                            rss_mb(d.proc.pid, field))
+            finally:
+                d.stop()
+    out: dict[str, Any] = {k: statistics.median(v) for k, v in seen.items()}
+    out["runs"] = seen
+    out["import_mb"] = import_cost()
+    out["pairs"] = pairs
+    for field in ("VmRSS", "RssAnon"):
+        out[f"{field}_added_mb"] = round(out[f"{field}_on"] - out[f"{field}_off"], 1)
+        out[f"{field}_added_after_requests_mb"] = round(
+            out[f"{field}_on_after"] - out[f"{field}_off"], 1)
+        out[f"{field}_growth_serving_mb"] = round(statistics.median(
+            a - b for a, b in zip(seen[f"{field}_on_after"], seen[f"{field}_on"],
+                                  strict=True)), 1)
     return out
 
 
@@ -296,35 +338,42 @@ def main() -> int:
     parser.add_argument("--asks", type=int, default=10)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=3, help="off/on starts for the RSS")
+    parser.add_argument("--parts", default="rss,page,typed,voice")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.turns, args.asks, args.loads = 2, 4, 3
+        args.turns, args.asks, args.loads, args.pairs = 2, 4, 3, 1
+    parts = set(args.parts.split(","))
     models_dir = paths.models_dir(None)
     work = Path(tempfile.mkdtemp(prefix="xnbw-", dir="/tmp"))
     result: dict[str, Any] = {"loadavg_start": loadavg()}
     try:
         log("building the template data dir")
         template = build_template(models_dir, work / "template")
-        log("RSS with the page off / on")
-        result["rss_mb"] = rss_runs(work, template, models_dir)
-        log("page weight and first paint (Chromium)")
-        result["page"] = page_costs(work, template, models_dir, args.loads)
-        log("typed answers with and without the hammer")
-        (work / "typed").mkdir()
-        d = start_daemon(work / "typed", models_dir, template)
-        try:
-            wait_llm(d)
-            typed_run(d, 2, 0)  # warm-up
-            result["typed"] = {"none": typed_run(d, args.asks, 0),
-                               "hammer": typed_run(d, args.asks, args.clients)}
-        finally:
-            d.stop()
-        log(f"voice loop with and without the hammer ({args.turns} turns each)")
-        wav = recording(models_dir, work / "turns.wav", args.turns)
-        result["voice"] = {"none": voice_run(work, template, models_dir, wav, args.turns, 0),
-                           "hammer": voice_run(work, template, models_dir, wav, args.turns,
-                                               args.clients)}
+        if "rss" in parts:
+            log(f"RSS with the page off / on ({args.pairs} pairs)")
+            result["rss_mb"] = rss_runs(work, template, models_dir, args.pairs)
+        if "page" in parts:
+            log("page weight and first paint (Chromium)")
+            result["page"] = page_costs(work, template, models_dir, args.loads)
+        if "typed" in parts:
+            log("typed answers with and without the hammer")
+            (work / "typed").mkdir()
+            d = start_daemon(work / "typed", models_dir, template)
+            try:
+                wait_llm(d)
+                typed_run(d, 2, 0)  # warm-up
+                result["typed"] = {"none": typed_run(d, args.asks, 0),
+                                   "hammer": typed_run(d, args.asks, args.clients)}
+            finally:
+                d.stop()
+        if "voice" in parts:
+            log(f"voice loop with and without the hammer ({args.turns} turns each)")
+            wav = recording(models_dir, work / "turns.wav", args.turns)
+            result["voice"] = {
+                "none": voice_run(work, template, models_dir, wav, args.turns, 0),
+                "hammer": voice_run(work, template, models_dir, wav, args.turns, args.clients)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["loadavg_end"] = loadavg()
@@ -334,16 +383,23 @@ def main() -> int:
 
 
 def show(r: dict[str, Any]) -> str:
-    rss, page = r["rss_mb"], r["page"]
-    out = table("status page: cost", ["measure", "value"], [
-        ["overview transferred, cold cache (KB)", page["cold_kb"]],
-        ["overview transferred, warm (KB)", page["warm_kb"]],
-        ["overview HTML alone (KB)", page["html_kb"]],
-        ["first contentful paint p50 / cold (ms)",
-         f"{page['first_paint_ms'].get('p50')} / {page['cold_first_paint_ms']}"],
-        ["daemon RSS, page off / on (MB)", f"{rss['web_off']} / {rss['web_on']}"],
-        ["RSS added by the page (MB)", rss["added_mb"]],
-        ["... after 500 /api/status + page loads (MB)", rss["added_after_requests_mb"]]])
+    rows: list[list[object]] = []
+    if page := r.get("page"):
+        rows += [["overview transferred, cold cache (KB)", page["cold_kb"]],
+                 ["overview transferred, warm (KB)", page["warm_kb"]],
+                 ["overview HTML alone (KB)", page["html_kb"]],
+                 ["first contentful paint p50 / cold (ms)",
+                  f"{page['first_paint_ms'].get('p50')} / {page['cold_first_paint_ms']}"]]
+    if rss := r.get("rss_mb"):
+        rows.append(["RSS added by importing the page's code (MB, VmRSS / RssAnon)",
+                     f"{rss['import_mb']['VmRSS']} / {rss['import_mb']['RssAnon']}"])
+        for field in ("VmRSS", "RssAnon"):
+            rows += [[f"daemon {field}, page off / on (MB, median of {rss['pairs']})",
+                      f"{rss[f'{field}_off']} / {rss[f'{field}_on']}"],
+                     [f"{field} added by the page (MB)", rss[f"{field}_added_mb"]],
+                     [f"{field} growth over 500 /api/status + page loads (MB)",
+                      rss[f"{field}_growth_serving_mb"]]]
+    out = table("status page: cost", ["measure", "value"], rows)
     rows = []
     for kind, key in (("voice", "speech_end_to_first_audio_ms"), ("typed", "wall_ms")):
         for load in ("none", "hammer"):
