@@ -212,6 +212,8 @@ def show_web(r: dict[str, Any]) -> str:
 
 
 def show_mqtt(r: dict[str, Any]) -> str:
+    if str(ROOT) not in sys.path:  # run as a script, only tools/ is on the path
+        sys.path.insert(0, str(ROOT))
     from tools.bench_mqtt import show as show_bench_mqtt  # it imports this module
 
     return show_bench_mqtt(r)
