@@ -221,6 +221,25 @@ def test_bad_commands_are_logged_once_and_ignored(ha: Watcher, base: str,
     assert daemon.proc.poll() is None
 
 
+def test_say_and_reindex_answer_on_the_response_topic(ha: Watcher, base: str) -> None:
+    ha.last(f"{base}/state", timeout_s=START_S)
+    since = time.monotonic()
+    ha.send(f"{base}/cmd/say", "The washing machine is done.", correlation=b"say-1")
+    said = ha.last(f"{base}/response", since=since, timeout_s=30,
+                   match=lambda m: m.correlation == b"say-1").json()
+    # No sound card here ([audio] input "none"): accepted, but nothing could be spoken.
+    assert said == {"command": "say", "id": "say-1", "ok": True, "spoken": False}
+    ha.send(f"{base}/cmd/reindex", "PRESS", correlation=b"re-1")
+    done = ha.last(f"{base}/response", since=since, timeout_s=60,
+                   match=lambda m: m.correlation == b"re-1").json()
+    assert done["ok"] and done["vectors"] > 5, done
+    event = ha.last(f"{base}/events", since=since, timeout_s=10,
+                    match=lambda m: m.json()["type"] == "knowledge-changed").json()
+    assert event["reason"] == "reindexed" and event["chunks"] == done["vectors"]
+    state = ha.last(f"{base}/state", timeout_s=10).json()  # unchanged: the same passages
+    assert state["kb_documents"] == 1 and state["kb_chunks"] == done["vectors"]
+
+
 def test_memory_pressure_moves_the_published_tier(ha: Watcher, base: str,
                                                   daemon: XnaiDaemon) -> None:
     ha.last(f"{base}/state", timeout_s=START_S)
