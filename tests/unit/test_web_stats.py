@@ -109,3 +109,13 @@ def test_request_rate_allows_bursts_then_refills() -> None:
     now[0] = 0.5  # five tokens back
     assert [rate.allow("a") for _ in range(6)] == [True] * 5 + [False]
     assert rate.refused == 2
+
+
+def test_the_mqtt_part_is_shown_briefly() -> None:
+    from xnai_edge.web.pages import mqtt_text
+
+    assert mqtt_text(None) == "not configured"
+    assert mqtt_text({"connected": True, "broker": "hub:1883", "published": 12,
+                      "last_error": ""}) == "connected; broker: hub:1883"
+    assert mqtt_text({"connected": False, "last_error": "refused"}) == \
+        "not connected; last_error: refused"

@@ -22,6 +22,7 @@ from xnai_edge.web.render import asset, esc, page, table, template
 from xnai_edge.web.sse import voice_state
 from xnai_edge.web.stats import overall, recent_interactions
 
+MQTT_SHOWN = ("broker", "last_error")
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
 
@@ -111,7 +112,7 @@ def mqtt_text(part: Any) -> str:
     if isinstance(part, dict):
         connected = part.get("connected")
         head = "connected" if connected else "not connected" if connected is False else ""
-        rest = ", ".join(f"{k}: {v}" for k, v in part.items() if k != "connected" and v)
+        rest = ", ".join(f"{k}: {part[k]}" for k in MQTT_SHOWN if part.get(k))
         return "; ".join(x for x in (head, rest) if x) or "on"
     return str(part)
 

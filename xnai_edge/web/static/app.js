@@ -85,7 +85,7 @@ function mqttText(part) {
   if (!part) return "not configured";
   if (typeof part !== "object") return String(part);
   const head = part.connected === true ? "connected" : part.connected === false ? "not connected" : "";
-  const rest = Object.entries(part).filter(([k, v]) => k !== "connected" && v).map(([k, v]) => `${k}: ${v}`);
+  const rest = ["broker", "last_error"].filter((k) => part[k]).map((k) => `${k}: ${part[k]}`);
   return [head, rest.join(", ")].filter(Boolean).join("; ") || "on";
 }
 
