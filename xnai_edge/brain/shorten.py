@@ -32,7 +32,8 @@ def short_answer(question: str, sentence: str, max_words: int,
     asked = stems(question)
     anchors = [i for i, (a, b) in enumerate(tokens) if stems(sentence[a:b]) & asked]
     colon = sentence.find(": ")
-    if colon > 0 and anchors and tokens[anchors[-1]][1] <= colon:
+    before = sum(tokens[a][1] <= colon for a in anchors)
+    if colon > 0 and anchors and before >= len(anchors) - before:
         # "... these types of files: plain text, Markdown, ...": what follows the colon.
         listed = sentence[colon + 2:].strip()
         if 0 < len(listed.split()) <= max_words:
@@ -41,12 +42,42 @@ def short_answer(question: str, sentence: str, max_words: int,
         first = next(i for i, (a, b) in enumerate(tokens) if b > span.start)
         last = max(i for i, (a, _) in enumerate(tokens) if a < span.start + len(span.text))
         start, end = _around(first, last, anchors, len(tokens), max_words)
+    elif (clauses := _clauses(question, sentence, max_words)) is not None:
+        return clauses
     elif anchors:
         start, end = _best_window(anchors, len(tokens), max_words)
     else:
         start, end = 0, max_words - 1
     text = sentence[tokens[start][0]:tokens[end][1]].strip().rstrip(",;:")
     return text
+
+
+_CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=\((?!\d))|\s+(?=(?:which|while|whereas|although|"
+                     r"but)\b)")
+
+
+def _clauses(question: str, sentence: str, max_words: int) -> str | None:
+    """The run of whole clauses holding the most question words (then the most clauses)
+    within ``max_words``: a clause is a unit a listener can follow, a word window is not."""
+    parts = [p for p in _CLAUSE.split(sentence) if p.strip()]
+    asked = stems(question)
+    hits = [len(stems(p) & asked) for p in parts]
+    best: tuple[tuple[int, int, int], int, int] | None = None
+    for i in range(len(parts)):
+        n = 0
+        for j in range(i, len(parts)):
+            n += len(parts[j].split())
+            if n > max_words:
+                break
+            key = (sum(hits[i:j + 1]), j - i, -n)
+            if best is None or key > best[0]:
+                best = (key, i, j)
+    if best is None:
+        return None
+    _, i, j = best
+    first = sentence.find(parts[i])
+    last = sentence.find(parts[j], first) + len(parts[j])
+    return sentence[first:last].strip().rstrip(",;:")
 
 
 def _around(first: int, last: int, anchors: list[int], n: int, size: int) -> tuple[int, int]:
