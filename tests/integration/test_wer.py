@@ -222,8 +222,8 @@ def test_wer_through_listen_in_real_time(cli: CliRunner, raw_pairs: list[tuple[s
     _, backends = voice
     wake = backends.tts.to_16k(backends.tts.synthesize("Hey Jarvis."))
     parts = []
-    for row in manifest():  # 7 s after each: the answer is over before the next wake word
-        parts += [silence(0.5), wake, silence(0.5), read_wav(SPEECH / row["path"]), silence(7.0)]
+    for row in manifest():  # 12 s after each: the answer is over before the next wake word
+        parts += [silence(0.5), wake, silence(0.5), read_wav(SPEECH / row["path"]), silence(12.0)]
     wav = write_wav(tmp_path / "all.wav", np.concatenate(parts))
     config = tmp_path / "c.toml"
     config.write_text("[voice]\nfollowup_s = 0.0\n", encoding="utf-8")
