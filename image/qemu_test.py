@@ -37,6 +37,7 @@ OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 READY = re.compile(r"\[\s*OK\s*\] Started .*xnai-edge\.service")
 FAILED = re.compile(r"\[FAILED\] Failed to start .*xnai-edge|xnai-edge\.service: (Main process "
                     r"exited|Failed with result|Watchdog timeout)|Kernel panic")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 RSS = re.compile(r"xnai-edge: daemon pid \d+, RSS (\d+) MB")
 ROOT_START_SECTOR = 257 * 2048  # image/layout.sh: 1 MiB + 256 MiB ESP
 
@@ -203,7 +204,9 @@ def main(argv: list[str]) -> int:
     problems: list[str] = []
 
     def console() -> str:
-        return serial.read_text(errors="replace") if serial.exists() else ""
+        """The serial log without colour codes (systemd writes "[\\e[0;32m  OK  \\e[0m] ...")."""
+        text = serial.read_text(errors="replace") if serial.exists() else ""
+        return ANSI.sub("", text)
 
     def wait_for(what: str, deadline_s: float, probe: Any) -> Any:
         deadline = time.monotonic() + deadline_s
