@@ -83,7 +83,7 @@ image: install
 	$(call apt_ensure,$(IMAGE_APT_PACKAGES))
 	$(SUDO) bash image/build.sh
 
-image-test: install
+image-test:
 	$(call apt_ensure,$(IMAGE_TEST_APT_PACKAGES))
 	@[ -f $(IMAGE) ] || $(MAKE) image
 	$(SUDO) python3 image/qemu_test.py --image $(IMAGE)
