@@ -40,7 +40,7 @@ COVERED = {
     "Which file types can you read?":
         ("Adding your documents", "Markdown, HTML pages and PDF files", "PDF"),
     "How do I mute the microphone?":
-        ("Muting the microphone", "`sudo systemctl stop xnai-edge`", "systemctl stop"),
+        ("Muting the microphone", "turn on the Mute switch", "Mute switch"),
 }
 NOT_COVERED = ["What is the capital of Australia?", "How many moons does Jupiter have?",
                "Who won the football world cup in 2018?"]
