@@ -8,7 +8,7 @@ heard one, logged with its ``origin``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -28,18 +28,15 @@ class TypedInput:
     _limiter: anyio.CapacityLimiter
     state: str
 
-    def _set_state(self, state: str) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by VoiceLoop, the class this is mixed into
+        def _set_state(self, state: str) -> None: ...
 
-    async def _respond(self, question: str, turn: Turn, scope: anyio.CancelScope, *,
-                       origin: str) -> None:
-        raise NotImplementedError
+        async def _respond(self, question: str, turn: Turn, scope: anyio.CancelScope, *,
+                           origin: str) -> None: ...
 
-    async def _drain(self) -> None:
-        raise NotImplementedError
+        async def _drain(self) -> None: ...
 
-    def _finish(self, scope: anyio.CancelScope, *, follow_up: bool) -> None:
-        raise NotImplementedError
+        def _finish(self, scope: anyio.CancelScope, *, follow_up: bool) -> None: ...
 
     def can_take_text(self) -> bool:
         """True when a typed question can be spoken now (nothing heard or said in flight)."""
