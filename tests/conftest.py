@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from xnai_edge import paths
 
@@ -16,6 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO / "tests" / "data"
 """Everything the tests read (licences in tests/data/LICENSES.md); nothing outside the repo."""
 CLI = [sys.executable, "-m", "xnai_edge.cli"]
+
+# Property tests run beside real models and subprocesses on a 2-core box: how fast Hypothesis
+# draws an example says nothing about the code, so neither a draw's time nor a deadline fails
+# a test (the properties themselves still do).
+settings.register_profile("xnai-edge", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("xnai-edge")
 
 
 @pytest.fixture(scope="session")

@@ -150,16 +150,22 @@ class KnowledgeStore:
     # ---------------------------------------------------------------- writes
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Writer]:
-        """One atomic change: commits on success, rolls back on any error or cancellation."""
+        """One atomic change: commits on success, rolls back on any error or cancellation.
+
+        BEGIN, COMMIT and ROLLBACK run shielded from cancellation: aiosqlite runs a statement
+        in its own thread even when the awaiting task is cancelled, so an unshielded BEGIN cut
+        by a barge-in would leave a transaction open on the one writer connection."""
         try:
-            await self._db.execute("BEGIN IMMEDIATE")
+            with anyio.CancelScope(shield=True):
+                await self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise storage_error(exc, self.path) from exc
         try:
             yield Writer(self._db)
             await self._db.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'change_id'")
-            await self._db.execute("COMMIT")
+            with anyio.CancelScope(shield=True):
+                await self._db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             await self._rollback()
             raise storage_error(exc, self.path) from exc
@@ -171,7 +177,8 @@ class KnowledgeStore:
             raise
 
     async def _rollback(self) -> None:
-        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+        with anyio.CancelScope(shield=True), \
+                contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
             await self._db.execute("ROLLBACK")
 
     async def set_meta(self, key: str, value: str) -> None:
