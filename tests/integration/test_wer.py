@@ -159,6 +159,9 @@ def loop_transcripts(ctx: AppContext, backends: Any, clips: list[Int16]) -> list
 
     async def main() -> None:
         async with KnowledgeBase.open(ctx.data_dir, ctx.models_dir, ctx.config) as kb:
+            # The manual is ingested first, as the daemon does before READY: the lock-step
+            # runs stop each answer at once, and that must not land inside the first ingest.
+            await kb.retriever()
             for clip in clips:
                 audio = np.concatenate([silence(0.5), wake, silence(0.5), clip, silence(2.0)])
                 out.append(transcript(await heard(ctx, backends, kb, audio)))
