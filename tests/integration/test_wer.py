@@ -204,7 +204,7 @@ def test_loop_wer_is_no_worse_than_raw(voice: Any, direct: Any,
     # At 16 kHz (the files as recorded) no worse at all. Resampled, the two paths decode
     # slightly different windows of the same samples: one word in the ~100 may go either way
     # (seen at 8 kHz on a loaded machine: 5 vs 4 word errors).
-    one_word = 1 / sum(len(normalise(ref).split()) for ref, _ in raw)
+    one_word = 1 / sum(len(normalise(ref)) for ref, _ in raw)
     slack = 0.0 if rate == SAMPLE_RATE else one_word
     assert wer(ours) <= wer(raw) + slack + 1e-9
 
