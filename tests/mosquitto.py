@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from daemon_helpers import MEMINFO, free_port, psi_text
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -30,10 +31,6 @@ from paho.mqtt.properties import Properties
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_ca(directory: Path, name: str = "ca") -> tuple[Path, Path]:
@@ -235,27 +232,10 @@ class Watcher:
 
 
 # ----------------------------------------------------------------------------- the daemon
-def psi_text(avg10: float) -> str:
-    return (f"some avg10={avg10:.2f} avg60=0.00 avg300=0.00 total=1000\n"
-            "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
 
 
-MEMINFO = "MemTotal:       16000000 kB\nMemAvailable:    8000000 kB\n"
 
 
-def build_template(data: Path, models_dir: Path) -> Path:
-    """A data dir with the bundled manual ingested and indexed (copied for every daemon)."""
-    import anyio
-
-    from xnai_edge.config import Config
-    from xnai_edge.knowledge.base import KnowledgeBase
-
-    async def build() -> None:
-        async with KnowledgeBase.open(data, models_dir, Config()) as kb:
-            await kb.retriever()
-
-    anyio.run(build)
-    return data
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import CLI
+from daemon_helpers import MEMINFO, psi_text
 
 from xnai_edge.config import load_config
 from xnai_edge.errors import XnaiError
@@ -44,12 +45,8 @@ STATUS_KEYS = {"state", "tier", "tier_reason", "models", "breakers", "memory",
                "last_interaction"}
 
 
-def psi_text(avg10: float) -> str:
-    return (f"some avg10={avg10:.2f} avg60=0.00 avg300=0.00 total=1000\n"
-            "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
 
 
-MEMINFO = "MemTotal:       16000000 kB\nMemAvailable:    8000000 kB\n"
 
 
 # ----------------------------------------------------------------------------- sd_notify side

@@ -16,7 +16,8 @@ from typing import Any
 
 import jinja2
 import pytest
-from mosquitto import Broker, Message, Watcher, XnaiDaemon, build_template, psi_text
+from daemon_helpers import build_template, psi_text
+from mosquitto import Broker, Message, Watcher, XnaiDaemon
 
 from xnai_edge.mqtt.state import truncate
 
@@ -41,7 +42,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 @pytest.fixture(scope="module")
 def daemon(broker: Broker, live: Watcher, models_dir: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[XnaiDaemon]:
-    template = build_template(tmp_path_factory.mktemp("template") / "data", models_dir)
+    template = build_template(models_dir, tmp_path_factory.mktemp("template") / "data")
     d = XnaiDaemon.start(tmp_path_factory.mktemp("daemon"), template, models_dir, broker,
                          mqtt=f'status_page_url = "{STATUS_URL}"\ndevice_name = "xnai-edge"')
     yield d

@@ -19,7 +19,8 @@ from typing import Any
 
 import anyio
 import pytest
-from mosquitto import Broker, Watcher, XnaiDaemon, build_template, make_ca, make_server_cert
+from daemon_helpers import build_template
+from mosquitto import Broker, Watcher, XnaiDaemon, make_ca, make_server_cert
 
 from xnai_edge.config import MqttConfig
 from xnai_edge.mqtt.connection import LinkEvent, MqttLink, read_password
@@ -52,7 +53,7 @@ def test_wrong_password_one_error_backoff_then_connects_over_tls(
         broker: Broker, pki: dict[str, Path], models_dir: Path, tmp_path: Path) -> None:
     secret = tmp_path / "mqtt-password"
     secret.write_text(WRONG + "\n")
-    template = build_template(tmp_path / "template", models_dir)
+    template = build_template(models_dir, tmp_path / "template")
     mqtt = (f'username = "xnai"\npassword_file = "{secret}"\n'
             f'tls_ca_file = "{pki["ca"]}"\n')
     d = XnaiDaemon.start(tmp_path / "d", template, models_dir, broker, mqtt=mqtt,

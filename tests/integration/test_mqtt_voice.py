@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from mosquitto import Broker, Watcher, XnaiDaemon, build_template
+from daemon_helpers import build_template
+from mosquitto import Broker, Watcher, XnaiDaemon
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +66,7 @@ def setup(models_dir: Path, tmp_path: Path) -> Iterator[tuple[Broker, XnaiDaemon
     broker = Broker(tmp_path / "broker")
     broker.start()
     wav = recording(models_dir, tmp_path / "twice.wav")
-    template = build_template(tmp_path / "template", models_dir)
+    template = build_template(models_dir, tmp_path / "template")
     daemon = XnaiDaemon.start(tmp_path / "d", template, models_dir, broker,
                               audio_input=str(wav))
     try:

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helpers import build_template
 from prometheus_client.parser import text_string_to_metric_families
 from web_harness import (
     Client,
     WebDaemon,
     basic,
-    build_template,
     files_under,
     multipart,
     start_daemon,

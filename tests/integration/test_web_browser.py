@@ -17,15 +17,14 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from daemon_helpers import build_template, psi_text
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from web_harness import (
     WebDaemon,
-    build_template,
     chromium,
     log_in,
-    psi_text,
     start_daemon,
     text_of,
     wait,

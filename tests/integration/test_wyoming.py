@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from audio_fixtures import silence
+from daemon_helpers import build_template, psi_text
 from test_wer import MANIFEST, SPEECH, wer
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -29,9 +30,7 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from wyoming.wake import Detect, Detection, NotDetected
 from wyoming_helpers import (
     DaemonProc,
-    build_template,
     events_of,
-    psi_text,
     raw_exchange,
     wav_samples,
     wyoming_daemon,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from daemon_helpers import build_template
 from test_wer import MANIFEST
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -21,7 +22,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.tts import Synthesize
 from wyoming.wake import Detect
-from wyoming_helpers import DaemonProc, build_template, wav_samples, wyoming_daemon
+from wyoming_helpers import DaemonProc, wav_samples, wyoming_daemon
 
 pytestmark = pytest.mark.slow
 

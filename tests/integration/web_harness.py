@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import anyio
 from conftest import CLI
+from daemon_helpers import psi_text
 
 from xnai_edge.errors import XnaiError
 from xnai_edge.health.status_socket import SOCKET_NAME, query
@@ -35,22 +35,8 @@ START_S = 180.0
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
-def build_template(models_dir: Path, data: Path) -> Path:
-    """A data dir with the bundled manual ingested and indexed (copied for every daemon)."""
-    from xnai_edge.config import Config
-    from xnai_edge.knowledge.base import KnowledgeBase
-
-    async def build() -> None:
-        async with KnowledgeBase.open(data, models_dir, Config()) as kb:
-            await kb.retriever()
-
-    anyio.run(build)
-    return data
 
 
-def psi_text(avg10: float) -> str:
-    return (f"some avg10={avg10:.2f} avg60=0.00 avg300=0.00 total=1000\n"
-            "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
 
 
 @dataclass

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import numpy as np
+from daemon_helpers import MEMINFO, free_port, psi_text
 from wyoming.event import Event, write_event
 
 from xnai_edge.errors import XnaiError
@@ -30,31 +30,12 @@ from xnai_edge.health.status_socket import SOCKET_NAME, query
 
 CLI = [sys.executable, "-m", "xnai_edge.cli"]
 START_S = 180.0  # READY + Wyoming listening, cold, on a loaded 2-core machine
-MEMINFO = "MemTotal:       16000000 kB\nMemAvailable:    8000000 kB\n"
 
 
-def psi_text(avg10: float) -> str:
-    return (f"some avg10={avg10:.2f} avg60=0.00 avg300=0.00 total=1000\n"
-            "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def build_template(models_dir: Path, data: Path) -> Path:
-    """A data dir with the bundled manual ingested (a fresh one would ingest at start)."""
-    from xnai_edge.config import Config
-    from xnai_edge.knowledge.base import KnowledgeBase
-
-    async def build() -> None:
-        async with KnowledgeBase.open(data, models_dir, Config()) as kb:
-            await kb.retriever()
-
-    anyio.run(build)
-    return data
 
 
 def wav_samples(path: Path) -> np.ndarray[Any, np.dtype[np.int16]]:
