@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from tools.answer_quality import contains_gold, load_jsonl, percentile  # noqa: E402
 from xnai_edge import paths  # noqa: E402
 from xnai_edge.brain.answerer import Answer, Answerer  # noqa: E402
-from xnai_edge.brain.sentences import split_sentences  # noqa: E402
+from xnai_edge.brain.sentences import passage_sentences  # noqa: E402
 from xnai_edge.config import Config  # noqa: E402
 from xnai_edge.knowledge.base import KnowledgeBase  # noqa: E402
 from xnai_edge.knowledge.text import fts_query, key_terms, words  # noqa: E402
@@ -63,7 +63,7 @@ async def naive_answer(kb: KnowledgeBase, question: str) -> str:
         return ""
     rows = await kb.store.fetchall("SELECT text FROM chunks WHERE id = ?", [top[0][0]])
     asked = set(key_terms(question))
-    sentences = split_sentences(str(rows[0][0]))
+    sentences = passage_sentences(str(rows[0][0]))
     return max(sentences, key=lambda s: len(asked & set(words(s))), default="")
 
 

@@ -6,7 +6,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from xnai_edge.brain.sentences import SentenceStream, split_sentences, window
+from xnai_edge.brain.sentences import (
+    SentenceStream,
+    passage_sentences,
+    split_sentences,
+    window,
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -28,10 +33,26 @@ def test_split_sentences(text: str, expected: list[str]) -> None:
 
 
 def test_window_takes_the_neighbours() -> None:
-    text = "A one. B two. C three. D four."
-    assert window(text, "C three.") == "B two. C three. D four."
-    assert window(text, "A one.", radius=2) == "A one. B two. C three."
+    text = "A is one. B is two. C is three.\nD is four."
+    assert window(text, "C is three.") == "B is two. C is three. D is four."
+    assert window(text, "A is one.", radius=2) == "A is one. B is two. C is three."
     assert window(text, "Not there.") == "Not there."
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", []),
+    # a line break in a passage is a block break: no sentence runs across it
+    ("Display the name for each file.\n-V --version\npostgres Postgresql databases.",
+     ["Display the name for each file.", "-V --version", "postgres Postgresql databases."]),
+    # a one-word label goes with the sentence after it on its line
+    ("Test. Check the compressed file integrity then quit.\nDecompress.",
+     ["Test. Check the compressed file integrity then quit.", "Decompress."]),
+    ("Yes. No.", ["Yes. No."]),
+    ("Quit. It boils.", ["Quit. It boils."]),
+    ("It boils. Then it stops!", ["It boils.", "Then it stops!"]),
+])
+def test_passage_sentences(text: str, expected: list[str]) -> None:
+    assert passage_sentences(text) == expected
 
 
 def stream(pieces: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from xnai_edge.brain.answerability import Linear, model
-from xnai_edge.brain.sentences import split_sentences
+from xnai_edge.brain.sentences import passage_sentences
 from xnai_edge.brain.span import answer_kind, has_candidate
 from xnai_edge.brain.terms import (
     idf,
@@ -136,7 +136,7 @@ def score_sentences(question: str, passages: Sequence[SourceText], *, carried: s
         return Scoring([], {})
     rows: list[tuple[str, int, list[str], set[str]]] = []
     for p_index, passage in enumerate(passages):
-        sentences = split_sentences(passage.text)
+        sentences = passage_sentences(passage.text)
         bags = [stem_list(s) for s in sentences]
         for i, sentence in enumerate(sentences):
             rows.append((sentence, p_index, bags[i], set().union(*bags[max(0, i - 1): i + 2])))

@@ -32,9 +32,35 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+def passage_sentences(text: str) -> list[str]:
+    """The sentences of a retrieved passage: a line break there is a block break (chunks join
+    paragraphs, list items and option entries with one), so no sentence runs across it.
+
+    Manuals are full of blocks without a full stop ("-k --keep", "root", "OPTIONS"); split as
+    prose, "... decompressed. -V --version Version." and "... systems. postgres Postgresql
+    databases ..." would be one sentence, which neither the picker nor the shortener can undo.
+    """
+    return [s for line in text.splitlines() for s in _labels_joined(split_sentences(line))]
+
+
+def _labels_joined(sentences: list[str]) -> list[str]:
+    """A one-word sentence joined to the sentence after it: "Test. Check the
+    compressed file integrity then quit." is one statement (a label and what it means), and
+    "Test." alone answers nothing."""
+    out: list[str] = []
+    label = ""
+    for i, sentence in enumerate(sentences):
+        sentence, label = f"{label} {sentence}".lstrip(), ""
+        if len(sentence.split()) == 1 and i < len(sentences) - 1:
+            label = sentence
+            continue
+        out.append(sentence)
+    return out
+
+
 def window(text: str, sentence: str, radius: int = 1) -> str:
-    """``sentence`` with up to ``radius`` sentences either side of it in ``text``."""
-    sentences = split_sentences(text)
+    """``sentence`` with up to ``radius`` sentences either side of it in passage ``text``."""
+    sentences = passage_sentences(text)
     if sentence not in sentences:
         return sentence
     i = sentences.index(sentence)

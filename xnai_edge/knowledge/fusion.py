@@ -52,13 +52,13 @@ def sentence_rerank(query: str, ranked: Sequence[tuple[int, float]], texts: Mapp
     the question's terms in the chunk's best sentence + half the share of neighbouring question
     terms found close together there) to the fused score.  Best first; ties keep the order.
     """
-    from xnai_edge.brain.sentences import split_sentences
+    from xnai_edge.brain.sentences import passage_sentences
     from xnai_edge.brain.terms import idf, near_pairs, pairs, question_terms, share, stem_list
 
     terms = question_terms(query)
     if not terms or weight <= 0:
         return list(ranked)
-    split = {cid: [stem_list(s) for s in split_sentences(texts.get(cid, ""))]
+    split = {cid: [stem_list(s) for s in passage_sentences(texts.get(cid, ""))]
              for cid, _ in ranked}
     bags = [set(s) for sentences in split.values() for s in sentences]
     weights = idf(terms, bags)
