@@ -23,6 +23,7 @@ from xnai_edge.knowledge.extract_base import (
     no_text,
     reading,
 )
+from xnai_edge.knowledge.text_layout import layout
 
 MAX_LINE = 8 * 1024  # characters; a longer line is cut (at a space if there is one)
 MAX_BLOCK = 16 * 1024  # characters; a longer paragraph becomes several blocks
@@ -163,20 +164,21 @@ _BLANK_LINES = re.compile(r"(?:\r\n|\r(?!\n)|\n)(?:[^\S\r\n]*(?:\r\n|\r(?!\n)|\n
 
 
 def text_blocks(pieces: Iterator[str]) -> Iterator[Block]:
-    """Plain text: paragraphs are separated by blank lines; a longer paragraph than
-    ``MAX_BLOCK`` becomes several blocks, cut at a space."""
+    """Plain text: paragraphs are separated by blank lines, headed by the section and list
+    entry their layout shows (``text_layout``); a longer paragraph than ``MAX_BLOCK`` becomes
+    several blocks, cut at a space."""
+    for paragraph in layout(_paragraphs(pieces)):
+        yield from (Block(paragraph.heading, t) for t in cut_long(paragraph.text, MAX_BLOCK))
+
+
+def _paragraphs(pieces: Iterator[str]) -> Iterator[str]:
     carry = ""
     for piece in pieces:
         parts = _BLANK_LINES.split(carry + piece)
         carry = parts.pop()
-        for part in parts:
-            yield from _blocks_of(part)
+        yield from (part for part in parts if part and not part.isspace())
         while len(carry) > MAX_BLOCK:
             head, carry = cut(carry, MAX_BLOCK)
-            yield from _blocks_of(head)
-    yield from _blocks_of(carry)
-
-
-def _blocks_of(text: str) -> Iterator[Block]:
-    if not text.isspace() and text:
-        yield from (Block("", t) for t in cut_long(text, MAX_BLOCK))
+            yield head
+    if carry and not carry.isspace():
+        yield carry

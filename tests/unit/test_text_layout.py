@@ -1,0 +1,76 @@
+"""Plain-text layout: section headings at the margin, definition-list entries, examples."""
+
+from __future__ import annotations
+
+from xnai_edge.knowledge.text_layout import Paragraph, layout
+
+MAN_PAGE = [
+    "GZIP(1)                     General Commands Manual                    GZIP(1)",
+    "NAME\n       gzip, gunzip, zcat - compress or expand files",
+    "DESCRIPTION\n       The gzip command reduces the size of the named files using\n"
+    "       Lempel-Ziv coding (LZ77).",
+    "OPTIONS\n       -k --keep\n              Keep (don't delete) input files during\n"
+    "              compression or decompression.",
+    "       -l --list\n              For each compressed file, list the following fields:",
+    "                  compressed size: size of the compressed file\n"
+    "                  ratio: compression ratio (0.0% if unknown)",
+    "              The uncompressed size is given as -1 for files not in gzip\n"
+    "              format.",
+    "ADVANCED USAGE\n       Multiple compressed files can be concatenated. For example:",
+    "             gzip -c file1  > foo.gz\n             gzip -c file2 >> foo.gz",
+]
+
+
+def test_a_man_page_gets_sections_entries_and_one_unit_per_example_line() -> None:
+    assert list(layout(MAN_PAGE)) == [
+        Paragraph("", "GZIP(1)                     General Commands Manual"
+                      "                    GZIP(1)"),
+        Paragraph("NAME", "gzip, gunzip, zcat - compress or expand files"),
+        Paragraph("DESCRIPTION", "The gzip command reduces the size of the named files using"
+                                 "\nLempel-Ziv coding (LZ77)."),
+        Paragraph("OPTIONS > -k --keep", "Keep (don't delete) input files during\n"
+                                         "compression or decompression."),
+        Paragraph("OPTIONS > -l --list", "For each compressed file, list the following fields:"),
+        Paragraph("OPTIONS > -l --list", "compressed size: size of the compressed file"),
+        Paragraph("OPTIONS > -l --list", "ratio: compression ratio (0.0% if unknown)"),
+        Paragraph("OPTIONS > -l --list", "The uncompressed size is given as -1 for files not "
+                                         "in gzip\nformat."),
+        Paragraph("ADVANCED USAGE", "Multiple compressed files can be concatenated. For "
+                                    "example:"),
+        Paragraph("ADVANCED USAGE", "gzip -c file1  > foo.gz"),
+        Paragraph("ADVANCED USAGE", "gzip -c file2 >> foo.gz"),
+    ]
+
+
+def test_a_definition_list_under_a_lone_heading_line() -> None:
+    text = ["Chapter 2. Users and Groups",
+            "   Many users have a corresponding group.",
+            "   root\n          Root is (typically) the superuser.",
+            "   daemon\n          Some daemons run as daemon.",
+            "          LSB 1.3 lists daemon as legacy.",
+            "   Other groups have no associated user.",
+            "   adm\n          Group adm is used for system monitoring tasks.",
+            "     __________________________________________________________"]
+    assert [(p.heading, p.text) for p in layout(text)] == [
+        ("Chapter 2. Users and Groups", "Many users have a corresponding group."),
+        ("Chapter 2. Users and Groups > root", "Root is (typically) the superuser."),
+        ("Chapter 2. Users and Groups > daemon", "Some daemons run as daemon."),
+        ("Chapter 2. Users and Groups > daemon", "LSB 1.3 lists daemon as legacy."),
+        ("Chapter 2. Users and Groups", "Other groups have no associated user."),
+        ("Chapter 2. Users and Groups > adm", "Group adm is used for system monitoring tasks."),
+    ]
+
+
+def test_plain_prose_is_left_alone() -> None:
+    """No indentation signal: short lines stay text, indented prose keeps its sentences."""
+    text = ["Dear neighbour", "Thanks for the loan of the ladder.",
+            "   An indented quote that runs\n   over two lines.", "See you soon"]
+    assert [(p.heading, p.text) for p in layout(text)] == [
+        ("", "Dear neighbour"), ("", "Thanks for the loan of the ladder."),
+        ("", "An indented quote that runs\nover two lines."), ("", "See you soon")]
+
+
+def test_caps_and_underlined_headings_in_an_unindented_text() -> None:
+    text = ["INSTALLATION", "Run make install.", "Usage\n=====\nRun it.", "Done."]
+    assert [(p.heading, p.text) for p in layout(text)] == [
+        ("INSTALLATION", "Run make install."), ("Usage", "Run it."), ("Usage", "Done.")]

@@ -1,0 +1,138 @@
+"""Headings and definition terms of a plain-text document, read from its layout (pure).
+
+Plain-text manuals (man pages rendered to text, READMEs, exported docs) carry their structure
+in indentation, not markup: a section heading sits at the left margin above indented text
+("OPTIONS"), and an entry of a definition list is a short line with its description indented
+under it ("-k --keep" / "Keep (don't delete) input files ...", "plugdev" / "Members of this
+group ...").  Read as flat paragraphs, an option's name runs into its description, nothing
+says which section a sentence is in, and the answer to "which option keeps the files?" is in no
+sentence at all.  So paragraphs are given headings here: the section, and the entry's term
+("OPTIONS > -k --keep"), which the chunker keeps per chunk and retrieval and the answerer read
+(a chunk never mixes two entries).  Lines indented deeper than the text around them (command
+examples, nested field lists) become one block per line, so each is a unit of its own; only
+inside a section or entry, so indented prose before any heading keeps its sentences whole.
+
+Streaming: one paragraph of look-ahead (is the text under a lone short line indented?).  A
+document without indentation gets headings only from ALL-CAPS lines and ===/--- underlines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+_RULE = re.compile(r"^\s*[_=\-*~]{5,}\s*$")
+_UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,})\s*$")
+MAX_HEADING_WORDS = 8
+MAX_HEADING_CHARS = 60
+MAX_TERM_WORDS = 12
+MAX_TERM_CHARS = 80
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A run of text under ``heading`` ("Section > term", "" when none)."""
+
+    heading: str
+    text: str
+
+
+def indent(line: str) -> int:
+    expanded = line.expandtabs(8)
+    return len(expanded) - len(expanded.lstrip(" "))
+
+
+def _is_heading(line: str) -> bool:
+    text = line.strip()
+    return (0 < len(text) <= MAX_HEADING_CHARS and len(text.split()) <= MAX_HEADING_WORDS
+            and text[-1] not in ".,;:!?" and any(c.isalpha() for c in text))
+
+
+def _is_caps(line: str) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    return _is_heading(line) and len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
+def _is_term(line: str) -> bool:
+    text = line.strip()
+    return 0 < len(text) <= MAX_TERM_CHARS and len(text.split()) <= MAX_TERM_WORDS
+
+
+class Layout:
+    """Feed the paragraphs of a document (raw, with their indentation); get them back with
+    the section and entry they belong to."""
+
+    def __init__(self) -> None:
+        self.section = ""
+        self.section_indent: int | None = None
+        """Indentation of the section's body text (deeper lines are examples/lists)."""
+        self.term = ""
+        self.term_indent = 0
+        self.body_indent = 0
+        self._pending: str | None = None
+
+    def heading(self) -> str:
+        return " > ".join(p for p in (self.section, self.term) if p)
+
+    def feed(self, raw: str) -> Iterator[Paragraph]:
+        lines = [line for line in raw.splitlines() if line.strip()]
+        underlined = (len(lines) >= 2 and bool(_UNDERLINE.match(lines[1]))
+                      and _is_heading(lines[0]))
+        lines = [line for i, line in enumerate(lines)
+                 if not _RULE.match(line) and not (underlined and i == 1)]
+        if not lines:
+            return
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            if indent(lines[0]) > indent(pending) or _is_caps(pending):
+                self._start_section(pending)
+            else:
+                yield from self._body([pending])
+        if underlined:
+            self._start_section(lines[0])
+            lines = lines[1:]
+        elif len(lines) == 1 and indent(lines[0]) == 0 and _is_heading(lines[0]):
+            self._pending = lines[0]
+            return
+        elif (len(lines) >= 2 and indent(lines[0]) == 0 and _is_heading(lines[0])
+              and all(indent(line) > 0 for line in lines[1:])):
+            self._start_section(lines[0])
+            lines = lines[1:]
+        if lines:
+            yield from self._body(lines)
+
+    def flush(self) -> Iterator[Paragraph]:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            yield from self._body([pending])
+
+    def _start_section(self, line: str) -> None:
+        self.section, self.section_indent, self.term = line.strip(), None, ""
+
+    def _body(self, lines: list[str]) -> Iterator[Paragraph]:
+        first = indent(lines[0])
+        if self.term and first <= self.term_indent:
+            self.term = ""  # back at (or left of) the entry's margin: the entry is over
+        if (len(lines) >= 2 and _is_term(lines[0])
+                and all(indent(line) > first for line in lines[1:])):
+            self.term, self.term_indent, self.body_indent = lines[0].strip(), first, indent(
+                lines[1])
+            yield Paragraph(self.heading(), "\n".join(line.strip() for line in lines[1:]))
+            return
+        margin = self.body_indent if self.term else self.section_indent
+        if margin is None and self.section:
+            self.section_indent = margin = first
+        if margin is not None and first > margin:
+            for line in lines:  # an example or a nested list: one unit per line
+                yield Paragraph(self.heading(), line.strip())
+        else:
+            yield Paragraph(self.heading(), "\n".join(line.strip() for line in lines))
+
+
+def layout(paragraphs: Iterable[str]) -> Iterator[Paragraph]:
+    """``Layout`` over a stream of raw paragraphs."""
+    reader = Layout()
+    for raw in paragraphs:
+        yield from reader.feed(raw)
+    yield from reader.flush()
