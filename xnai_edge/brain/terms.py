@@ -16,7 +16,9 @@ from xnai_edge.knowledge.text import key_terms, words
 
 def stem(word: str) -> str:
     """A deliberately crude stemmer: 'files' -> 'file', 'boiled'/'boiling' -> 'boil',
-    'removes'/'removed' -> 'remov'."""
+    'removes'/'removed' -> 'remov'; a possessive is its noun ("group's" -> 'group')."""
+    if word.endswith(("'s", "’s")):
+        word = word[:-2]
     if len(word) > 4 and word.endswith("ies"):
         word = word[:-3] + "y"
     elif word.endswith("es") and word[:-2].endswith(("ss", "x", "z", "ch", "sh")):
