@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xnai_edge.brain.answerability import AnswerModel, model
+from xnai_edge.brain.entry import name_entry
 from xnai_edge.brain.extractive import Extract, SourceText, best_sentence
 from xnai_edge.brain.shorten import short_answer
 from xnai_edge.config import Config
@@ -148,8 +149,9 @@ def answer_of(item: dict[str, Any], passages: list[SourceText], knobs: Replay,
     p = answer_model.answerable.prob(extract.features)
     if not answer_model.answers(extract.features):
         return extract, p, ""
-    return extract, p, short_answer(item["question"], extract.sentence, knobs.max_words,
-                                    knobs.typed_words)
+    return extract, p, name_entry(item["question"], extract.source.heading,
+                                  short_answer(item["question"], extract.sentence,
+                                               knobs.max_words, knobs.typed_words))
 
 
 def evaluate(data: dict[str, Any], items: list[dict[str, Any]], knobs: Replay,

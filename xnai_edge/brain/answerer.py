@@ -23,6 +23,7 @@ import anyio.from_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
 from xnai_edge.brain.answerability import model
+from xnai_edge.brain.entry import name_entry
 from xnai_edge.brain.extractive import Extract, SourceText, best_sentence
 from xnai_edge.brain.followup import carried_terms, needs_context, rewrite
 from xnai_edge.brain.grounding import is_abstention, is_grounded
@@ -116,8 +117,9 @@ class Answerer:
                             confidence=confidence)
         else:
             cfg = self._config.answer
-            spoken = short_answer(question, extract.sentence, cfg.max_answer_words,
-                                  cfg.typed_answer_words)
+            spoken = name_entry(question, extract.source.heading,
+                                short_answer(question, extract.sentence, cfg.max_answer_words,
+                                             cfg.typed_answer_words))
             if self._llm is None or len(spoken.split()) < self._config.answer.llm_min_words:
                 # A short piece of the documents is already the best spoken answer: the LLM
                 # could only make it less accurate, and slower.
@@ -186,7 +188,8 @@ class Answerer:
             sentence = rest[0] if rest else ""
         if sentence and not is_abstention(sentence) and is_grounded(sentence, context,
                                                                     question):
-            return Answer(question, sentence, [extract.source], 0, "llm", support=extract.support)
+            return Answer(question, name_entry(question, extract.source.heading, sentence),
+                          [extract.source], 0, "llm", support=extract.support)
         return Answer(question, spoken, [extract.source], 0, "extractive",
                       support=extract.support)
 

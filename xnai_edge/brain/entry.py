@@ -1,0 +1,59 @@
+"""Name the list entry an answer comes from, when the question asks which one it is (pure).
+
+In a definition list (a man page's options, a glossary, a table of users and groups) the
+thing described is the entry's term, not a word of its sentences: "Members of this group can
+read many log files in /var/log" is the answer to "Which group can read the logs?" only with
+its term, ``adm``.  Plain-text layout puts the term in the chunk's heading
+(``knowledge.text_layout``: "Chapter 2. Users and Groups > adm"), so when the question asks
+*which* thing and the spoken answer does not name the entry, the term goes in front:
+"adm: Members of this group can read many log files in /var/log".  Still only words of the
+document (its heading), so the answer stays grounded.
+"""
+
+from __future__ import annotations
+
+import re
+
+from xnai_edge.knowledge.text import STOPWORDS, words
+
+_AUXILIARY = frozenset("is are was were do does did can could should would will shall may "
+                       "might must has have had happens happened".split())
+_ASKS_WHICH = re.compile(r"^\s*(?:(?:which|what)\s+(?P<noun>[\w'-]+)|who|whom|whose)\b",
+                         re.IGNORECASE)
+MAX_TERM_TOKENS = 4
+
+
+def asks_which(question: str) -> bool:
+    """'Which group ...', 'What option ...', 'Who ...': the answer is the name of a thing."""
+    m = _ASKS_WHICH.match(question)
+    if m is None:
+        return False
+    noun = m.group("noun")
+    return noun is None or noun.lower() not in _AUXILIARY
+
+
+def entry_term(heading: str) -> str:
+    """The innermost heading when it reads as an entry's term ("-k --keep", "plugdev",
+    "nobody, nogroup") under a section, not a section title ("BUGS", "Adding your
+    documents"); '' otherwise."""
+    if " > " not in heading:
+        return ""
+    term = heading.rsplit(" > ", 1)[-1].strip()
+    tokens = term.split()
+    if not tokens or len(tokens) > MAX_TERM_TOKENS:
+        return ""
+    if any(t.isalpha() and t.lower() in STOPWORDS for t in tokens):
+        return ""
+    return term
+
+
+def name_entry(question: str, heading: str, answer: str) -> str:
+    """``answer`` with its entry's term in front when the question asks which one it is and
+    neither the question nor the answer names it already."""
+    term = entry_term(heading)
+    if not term or not asks_which(question):
+        return answer
+    named = set(words(term))  # exact words: "ttys" in the answer does not name "tty"
+    if not named or named <= set(words(answer)) or named <= set(words(question)):
+        return answer
+    return f"{term}: {answer}"
