@@ -65,3 +65,21 @@ def test_a_weight_against_its_sign_is_refused() -> None:
         parse({**good, "format": 99})
     with pytest.raises(AnswerModelError, match="unknown"):
         Linear.from_json({"weights": {"nonsense": 1.0}}, ANSWER)
+
+
+def test_full_cover_by_the_sentence_and_its_heading_is_answered() -> None:
+    """"What does the -r option do?": 'r' and 'option' are in "OPTIONS > -r --recursive", not
+    in "Travel the directory structure recursively." -- as good as a sentence holding both."""
+    weak = {"cov": 0.0, "head": 1.0, "terms": 0.5, "dense": 0.42}
+    assert model().answerable.prob(weak) < model().answerable.threshold
+    assert model().answers(weak)
+    assert not model().answers({**weak, "head": 0.5})  # a key word found nowhere
+    assert not model().answers({**weak, "dense": 0.1})  # a passage about something else
+
+
+@given(base=st.fixed_dictionaries({n: unit for n in [*ANSWER, "head"]}),
+       name=st.sampled_from(["cov", "head", "terms", "dense", "support"]), more=unit)
+def test_the_answer_decision_is_monotone_in_the_evidence(base: dict[str, float], name: str,
+                                                         more: float) -> None:
+    stronger = {**base, name: base[name] + more}
+    assert model().answers(stronger) or not model().answers(base)

@@ -73,7 +73,9 @@ class AnswerModel:
     answerable: Linear
     version: str
     full_cover_min_dense: float = 0.25
-    """A sentence holding every key word of a question of two or more is answered when its
+    """A sentence holding every key word of a question of two or more (itself or with its
+    section's headings: "-r --recursive" / "Travel the directory structure recursively." for
+    "What does the -r option do?") is answered when its
     passage is at least this similar, whatever the fitted score says: the fit is made on
     SQuAD, whose topical paragraphs embed close to their questions, while a manual's short
     multi-topic sections do not (cosine 0.2-0.4 for questions they answer word for word)."""
@@ -82,7 +84,8 @@ class AnswerModel:
         """Answer (True) or say "I don't know"; monotone in the evidence, like both parts."""
         if self.answerable.prob(features) >= self.answerable.threshold:
             return True
-        return (features.get("cov", 0.0) >= 0.999 and features.get("terms", 0.0) >= 0.5
+        covered = features.get("cov", 0.0) + features.get("head", 0.0)
+        return (covered >= 0.999 and features.get("terms", 0.0) >= 0.5
                 and features.get("dense", 0.0) >= self.full_cover_min_dense)
 
 

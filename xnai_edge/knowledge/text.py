@@ -23,11 +23,18 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
+# A command-line option: "-t", "--no-name" (not the hyphen inside "e-mail", not a dash "--").
+_OPTION = re.compile(r"(?<![\w-])--?([^\W_][\w-]*)")
+
+
 def key_terms(text: str) -> list[str]:
-    """The words that carry meaning, in order, without repeats."""
+    """The words that carry meaning, in order, without repeats.  The words of an option
+    ("-t", "-s", "--no-name") always do, stop word or not: in "what does the -t option do?"
+    the "t" is the whole question."""
+    options = {w for m in _OPTION.finditer(text) for w in words(m.group(1))}
     seen: dict[str, None] = {}
     for word in words(text):
-        if word not in STOPWORDS:
+        if word not in STOPWORDS or word in options:
             seen.setdefault(word, None)
     return list(seen)
 
