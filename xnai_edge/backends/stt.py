@@ -17,13 +17,20 @@ places, cheapest first:
 The encoder window.  faster-whisper pads every clip to Whisper's 30 s window, and the encoder
 costs the same for "stop" as for 30 s of speech: 1.6 s of CPU with tiny.en on this 2-core
 EPYC, most of the wait after a question.  CTranslate2 takes shorter inputs, so a clip that fits
-is encoded in the shortest of ``WINDOWS_S`` that holds it with 2 s to spare (10 s: 0.3 s of
-CPU, 15 s: 0.6 s; WER on tests/data/speech 0.068 for both, against 0.078 in 30 s).  Short
+is encoded in the shortest of ``WINDOWS_S`` that holds it with ``WINDOW_SPARE_S`` (2 s) to
+spare.  The encoder costs ~40 ms per second of window (tiny.en, one thread), so the ladder is
+fine where questions are: a 2.3 s question is encoded in 5 s (encoder 0.14 s, the pass 0.3 s)
+instead of 10 s (0.37 s, 0.55 s).  WER over 12 recordings + 46 Piper questions: 0.061 (10 s
+floor) and 0.063 (this ladder), one word apart; with 1-1.5 s to spare it was 0.065.  Short
 windows sometimes make Whisper loop ("How do I add documents? How do I add documents?"), so a
 result that repeats itself, or runs past ``6 tokens/s + 12`` (the decoder is capped there: a
-loop must not cost 448 tokens), is decoded again in the next window up.  Passes while the
-person is still speaking (``quick=True``) take the first window and no second try: only their
-stable prefix is used.
+loop must not cost 448 tokens), is decoded again in a window at least 1.5x as long.  Passes
+while the person is still speaking (``quick=True``) take the first window and no second try:
+only their stable prefix is used.
+
+The gate's VAD check needs Silero over the whole clip (~40 ms for a 2 s question, window by
+window).  The voice loop has already run the same model over the same audio as it streamed
+in, so it hands its verdict over (``speech=``) instead of having it computed again.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xnai_edge.audio.chunk import SAMPLE_RATE
-from xnai_edge.backends.vad import VoiceActivity
+from xnai_edge.backends.vad import SpeechSummary, VoiceActivity
 from xnai_edge.errors import BackendError, ModelError
 
 DECODE_OPTIONS: dict[str, Any] = {
@@ -50,8 +57,11 @@ DECODE_OPTIONS: dict[str, Any] = {
 """The faster-whisper settings (greedy, one temperature: bounded time, repeatable output).
 ``tests/integration/test_wer.py`` calls faster-whisper directly with the same ones."""
 
-WINDOWS_S = (10.0, 15.0, 30.0)
+WINDOWS_S = (4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 15.0, 30.0)
 """Encoder windows, shortest first (30 s: faster-whisper's own padding)."""
+
+WINDOW_SPARE_S = 2.0
+"""A clip is encoded in the shortest window at least this much longer than it."""
 
 HALLUCINATIONS = frozenset({
     "you", "thank you", "thanks", "thank you very much", "thanks for watching",
@@ -110,7 +120,8 @@ class Transcriber:
 
     def __init__(self, model_dir: Path, *, threads: int = 2, vad: VoiceActivity | None = None,
                  gate: SpeechGate | None = None, compute_type: str = "int8",
-                 windows_s: tuple[float, ...] = WINDOWS_S) -> None:
+                 windows_s: tuple[float, ...] = WINDOWS_S,
+                 window_spare_s: float = WINDOW_SPARE_S) -> None:
         if not (model_dir / "model.bin").is_file():
             raise ModelError(f"speech-to-text model missing in {model_dir}; run `xnai-edge "
                              "models install --set tiny`")
@@ -125,6 +136,7 @@ class Transcriber:
         self._vad = vad
         self.gate = gate or SpeechGate()
         self.windows_s = windows_s
+        self.window_spare_s = window_spare_s
         self._frames = threading.local()  # this call's encoder window (frames), per thread
         encode = self._model.encode
 
@@ -135,26 +147,32 @@ class Transcriber:
         self._model.encode = encode_in_window
 
     def transcribe(self, samples: npt.NDArray[np.int16], *, prefix: str = "",
-                   quick: bool = False) -> Transcript:
+                   quick: bool = False, speech: SpeechSummary | None = None) -> Transcript:
         """``prefix``: words already agreed on by earlier passes, forced as the start of the
         decoded text (decoded in one step instead of token by token).  ``quick``: a pass while
-        speech goes on (the short window, no second try)."""
+        speech goes on (the short window, no second try).  ``speech``: the VAD's verdict on
+        ``samples`` when the caller has it (the loop's streaming VAD); else it is computed."""
         started = time.perf_counter()
         audio_seconds = len(samples) / SAMPLE_RATE
-        speech = -1.0
-        if self._vad is not None:
-            summary = self._vad.summary(samples)
-            speech = summary.total
-            if (speech < self.gate.min_speech_seconds
+        summary = speech if speech is not None else (
+            self._vad.summary(samples) if self._vad is not None else None)
+        speech_s = -1.0
+        if summary is not None:
+            speech_s = summary.total
+            if (speech_s < self.gate.min_speech_seconds
                     or summary.longest < self.gate.min_speech_run_seconds):
                 return Transcript("", 1.0, 0.0, time.perf_counter() - started, audio_seconds,
-                                  speech, "vad")
+                                  speech_s, "vad")
         audio = samples.astype(np.float32) / 32768.0
-        fitting = [w for w in self.windows_s if len(audio) / SAMPLE_RATE + 2.0 <= w] or [30.0]
-        for window in fitting[:1] if quick else fitting:
+        fitting = [w for w in self.windows_s
+                   if len(audio) / SAMPLE_RATE + self.window_spare_s <= w] or [30.0]
+        window = fitting[0]
+        while True:
             segments, capped = self._decode(audio, prefix, window)
-            if not (capped or _loops(" ".join(s.text for s in segments))):
+            wider = [w for w in fitting if w >= 1.5 * window]
+            if quick or not wider or not (capped or _loops(" ".join(s.text for s in segments))):
                 break
+            window = wider[0]
         g = self.gate
         kept = [s for s in segments
                 if not (s.no_speech_prob > g.max_no_speech_prob
@@ -169,11 +187,11 @@ class Transcriber:
         if not words:
             rejected = "whisper"
         elif words in HALLUCINATIONS and (
-                0 <= speech < g.hallucination_speech_seconds
+                0 <= speech_s < g.hallucination_speech_seconds
                 or no_speech > g.hallucination_no_speech_prob):
             rejected = "hallucination"
         return Transcript("" if rejected else text, no_speech, logprob,
-                          time.perf_counter() - started, audio_seconds, speech, rejected)
+                          time.perf_counter() - started, audio_seconds, speech_s, rejected)
 
     def _decode(self, audio: npt.NDArray[np.float32], prefix: str, window_s: float,
                 ) -> tuple[list[Any], bool]:

@@ -117,22 +117,23 @@ class Incremental:
         return not self.busy and now - self._last_start_end >= max(self.every_s, 2 * last)
 
     def start(self, tg: Any, audio: npt.NDArray[np.int16], audio_end: float, *,
-              final: bool) -> None:
+              final: bool, speech: Any = None) -> None:
         """Start a pass over ``audio`` (ending at ``audio_end``) unless one is running;
-        ``final``: the person paused, this pass may be the transcript (full quality)."""
+        ``final``: the person paused, this pass may be the transcript (full quality);
+        ``speech``: the VAD's verdict on ``audio``, passed on to the transcriber."""
         if self.busy or not len(audio):
             return
         self.busy = True
         self._last_start_end = audio_end
-        tg.start_soon(self._run, audio, audio_end, self._generation, final)
+        tg.start_soon(self._run, audio, audio_end, self._generation, final, speech)
 
     async def _run(self, audio: npt.NDArray[np.int16], audio_end: float, generation: int,
-                   final: bool) -> None:
+                   final: bool, speech: Any) -> None:
         prefix = self.stable if self.use_prefix and final else ""
         started = time.perf_counter()
         try:
             transcript = await anyio.to_thread.run_sync(
-                lambda: self._transcribe(audio, prefix=prefix, quick=not final),
+                lambda: self._transcribe(audio, prefix=prefix, quick=not final, speech=speech),
                 limiter=self._limiter)
         finally:
             if generation == self._generation:

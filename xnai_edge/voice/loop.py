@@ -50,7 +50,7 @@ class LoopSettings:
     incremental: bool = True
     """False: the naive loop (no passes while speaking, the full hangover, one pass after)."""
     pass_every_s: float = 1.0
-    speculate_s: float = 0.1
+    speculate_s: float = 0.05
     """Silence after the last speech frame at which the covering pass starts."""
     stt_prefix: bool = False
 
@@ -201,7 +201,7 @@ class VoiceLoop(TypedInput):
         if cover is None and not inc.busy and (pausing or (speaking and inc.due(self._now))):
             if not inc.passes:
                 self._bus.publish(ev.SttStart())
-            inc.start(self._tg, u.audio(), self._now, final=pausing)
+            inc.start(self._tg, u.audio(), self._now, final=pausing, speech=u.speech_summary())
         if cover is not None and pausing and self._answer_scope is None:
             self._start_answer(cover.transcript)
         text = cover.text if cover is not None else None

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xnai_edge.audio.chunk import SAMPLE_RATE, AudioChunk
+from xnai_edge.backends.vad import SpeechSummary
 from xnai_edge.brain.answerer import Answer
 
 Samples = npt.NDArray[np.int16]
@@ -45,10 +46,11 @@ class Transcript(Protocol):
 
 
 class SpeechToText(Protocol):
-    def transcribe(self, samples: Samples, *, prefix: str = "",
-                   quick: bool = False) -> Transcript:
+    def transcribe(self, samples: Samples, *, prefix: str = "", quick: bool = False,
+                   speech: SpeechSummary | None = None) -> Transcript:
         """``prefix``: text the decoder is given as already said (the stable prefix);
-        ``quick``: a cheaper pass while speech goes on."""
+        ``quick``: a cheaper pass while speech goes on; ``speech``: the loop's own VAD verdict
+        on ``samples`` (saves running the VAD over them again)."""
         ...
 
 

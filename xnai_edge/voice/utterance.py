@@ -7,6 +7,8 @@ The loop feeds every listened chunk with the VAD's per-window probabilities.  Th
 - ``speech_end``: the end of the last 32 ms VAD window at or above the threshold.  That is the
   honest end of speech, what a person perceives as their last word; the old stamp was the moment
   the segmenter *decided*, a whole hangover later;
+- the VAD's verdict on it (speech seconds, the longest unbroken run), which the transcriber's
+  gate needs and would otherwise compute again with the same model;
 - the ``Segmenter`` for onset, the no-speech timeout, the length limit and the fallback hangover;
 - after a wake word, the rest of the wake phrase out of the question: the detector fires while
   "...Jarvis" may still be sounding, and that tail, transcribed as "Jarvis." or "Yes.", reads
@@ -26,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xnai_edge.audio.chunk import SAMPLE_RATE, AudioChunk
+from xnai_edge.backends.vad import SpeechSummary
 from xnai_edge.voice.segmenter import Segmenter, SegmenterSettings
 
 WINDOW_S = 512 / SAMPLE_RATE
@@ -58,6 +61,7 @@ class Utterance:
         """End of the last VAD window at or above the threshold (audio seconds)."""
         self._windows = 0
         self._last_prob = 0.0
+        self._speech_windows = self._run_windows = self._longest_windows = 0
 
     @property
     def started(self) -> bool:
@@ -88,8 +92,13 @@ class Utterance:
             self._windows += 1
             if p >= threshold:
                 self.speech_end = self.origin + self._windows * WINDOW_S
+                if self.armed:
+                    self._speech_windows += 1
+                    self._run_windows += 1
+                    self._longest_windows = max(self._longest_windows, self._run_windows)
             else:
                 self.armed = True
+                self._run_windows = 0
         if len(probs):
             self._last_prob = float(probs[-1])
         speech = bool(len(probs) and float(np.max(probs)) >= threshold) or (
@@ -108,6 +117,10 @@ class Utterance:
         keep_from = self.origin if self._run_on else self.onset - self.settings.preroll_s
         self.chunks = [c for c in self.chunks if c.end >= keep_from]
         return True
+
+    def speech_summary(self) -> SpeechSummary:
+        """The VAD's verdict on the speech heard so far (the wake phrase's tail left out)."""
+        return SpeechSummary(self._speech_windows * WINDOW_S, self._longest_windows * WINDOW_S)
 
     def audio(self) -> npt.NDArray[np.int16]:
         """Everything kept so far (pre-roll + speech + silence after it)."""
