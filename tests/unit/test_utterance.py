@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from xnai_edge.audio.chunk import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
 from xnai_edge.voice.incremental import agreed_prefix
-from xnai_edge.voice.speaking import FIRST_CHARS, speech_parts
+from xnai_edge.voice.speaking import FIRST_WORDS_MAX, REST_WORDS_MIN, first_cut, speech_parts
 from xnai_edge.voice.utterance import WINDOW_S, Utterance, UtteranceSettings
 
 CHUNK_S = CHUNK_SAMPLES / SAMPLE_RATE
@@ -83,6 +83,23 @@ def test_first_part_of_an_answer_is_short() -> None:
     first = speech_parts(sentence, first=True)
     later = speech_parts(sentence, first=False)
     assert " ".join(first) == " ".join(later) == sentence
-    assert len(first[0]) < len(later[0]) and len(first[0]) >= FIRST_CHARS
+    assert first[0] == "Press and hold the button"  # not before "and": too soon
     assert speech_parts("My wake word is Hey Jarvis.", first=True) == [
         "My wake word is Hey Jarvis."]
+    assert speech_parts("Remove a document with xnai-edge kb remove PATH.", first=True) == [
+        "Remove a document", "with xnai-edge kb remove PATH."]
+    assert speech_parts("To mute the microphone, turn on the Mute switch.", first=True)[0] \
+        == "To mute the microphone,"
+    assert speech_parts("Documents are indexed twice as fast since version two.",
+                        first=True) == ["Documents are indexed twice as fast since version two."]
+
+
+@given(st.lists(st.sampled_from(["a", "and", "with", "b,", "cat", "on", "x;"]), max_size=14))
+def test_the_first_cut_keeps_every_word_in_order(words: list[str]) -> None:
+    clause = " ".join(words)
+    cut = first_cut(clause)
+    assert 0 <= cut <= len(words)
+    if cut < len(words):  # a real cut: a short head, a tail long enough to say
+        assert len(words) > FIRST_WORDS_MAX and len(words) - cut >= REST_WORDS_MIN
+    parts = speech_parts(clause, first=True)
+    assert " ".join(parts).split() == " ".join(speech_parts(clause, first=False)).split()

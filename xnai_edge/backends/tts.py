@@ -5,12 +5,19 @@ play while the rest is synthesized, and a barge-in can stop between sentences.  
 the voice's own rate (22,050 Hz for medium voices); ``to_16k`` converts for the wake/STT path.
 The ONNX session is built here, not by ``PiperVoice.load``, to set its thread count: on 2 cores
 TTS must not take both while the wake word listens.
+
+Short texts that come back again and again ("I don't know that from your documents.",
+"Source: xnai-edge user manual.") are kept once synthesised (``CACHE_TEXTS`` of at most
+``CACHE_MAX_CHARS``): 0.2-0.5 s of CPU each time, and for an abstention the whole wait before
+its first audio.  ``warm`` makes them before the first question.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,9 @@ from xnai_edge.audio.chunk import convert
 from xnai_edge.errors import BackendError, ModelError
 
 Int16Array = npt.NDArray[np.int16]
+
+CACHE_TEXTS = 64
+CACHE_MAX_CHARS = 80
 
 
 class Synthesizer:
@@ -49,6 +59,8 @@ class Synthesizer:
         self._syn_config: Any = SynthesisConfig(length_scale=length_scale)
         self.sample_rate: int = int(config.sample_rate)
         self.voice_id = model_path.stem
+        self._cache: OrderedDict[str, Int16Array] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def stream(self, text: str) -> Iterator[Int16Array]:
         """One int16 array per sentence of ``text``, each as soon as it is synthesized."""
@@ -63,9 +75,30 @@ class Synthesizer:
             raise BackendError(f"speech synthesis failed: {exc}", code="tts") from exc
 
     def synthesize(self, text: str) -> Int16Array:
-        """All of ``text`` as one int16 array at ``sample_rate``."""
+        """All of ``text`` as one int16 array at ``sample_rate`` (short texts from the cache;
+        the array is shared: do not write to it)."""
+        key = text.strip()
+        cacheable = len(key) <= CACHE_MAX_CHARS
+        if cacheable:
+            with self._cache_lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return hit
         parts = list(self.stream(text))
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+        audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+        if cacheable and len(audio):
+            audio.flags.writeable = False
+            with self._cache_lock:
+                self._cache[key] = audio
+                while len(self._cache) > CACHE_TEXTS:
+                    self._cache.popitem(last=False)
+        return audio
+
+    def warm(self, texts: Iterable[str]) -> None:
+        """Synthesise ``texts`` now, so that saying them later costs nothing."""
+        for text in texts:
+            self.synthesize(text)
 
     def to_16k(self, samples: Int16Array) -> Int16Array:
         """This voice's samples as 16 kHz mono int16 (for the wake word and STT)."""

@@ -14,7 +14,7 @@ import anyio
 
 from xnai_edge.audio.chunk import AudioChunk
 from xnai_edge.backends import registry
-from xnai_edge.brain.answerer import Answerer
+from xnai_edge.brain.answerer import DONT_KNOW, Answerer
 from xnai_edge.bus import EventBus
 from xnai_edge.context import AppContext
 from xnai_edge.events import AnswerEnd, Event
@@ -67,6 +67,8 @@ class VoiceBackends:
         async with anyio.create_task_group() as tg:
             for name in loaders:
                 tg.start_soon(one, name)
+        # The abstention is the one answer known in advance: its first audio needs no wait.
+        await anyio.to_thread.run_sync(loaded["tts"].warm, [DONT_KNOW])
         return cls(**loaded)
 
 
