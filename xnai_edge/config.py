@@ -104,8 +104,11 @@ class AnswerConfig:
     typed_answer_words: int = _opt(15, "... and to this many around the answer when the "
                                    "question asks for a date, number, name or place and the "
                                    "sentence has one.", min=3, max=200)
-    llm_min_words: int = _opt(20, "Answer sentences shorter than this are read out as they "
-                              "are; longer ones are shortened by the LLM (and checked).",
+    llm_min_words: int = _opt(1000, "Answer sentences shorter than this are read out as they "
+                              "are; longer ones are shortened by the LLM (and checked). 1000 = "
+                              "never: the tiny LLM changed no answer on 60 dev questions and "
+                              "cost 2-5 s before the first audio (docs/answering.md); a profile "
+                              "with a production LLM lowers it (0 = every answer).",
                               min=0, max=1000)
     max_question_chars: int = _opt(1000, "Longer questions are refused.", min=10, max=100000)
 
@@ -165,7 +168,8 @@ class SttConfig:
 class TtsConfig:
     """Text to speech (Piper)."""
 
-    threads: int = _opt(1, "onnxruntime threads for Piper.", min=1, max=64)
+    threads: int = _opt(2, "onnxruntime threads for Piper (2: the first clause is ready ~35% "
+                        "sooner; the wake word keeps up, see docs/voice.md).", min=1, max=64)
 
 
 @dataclass(frozen=True)
