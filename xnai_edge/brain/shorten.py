@@ -13,9 +13,13 @@ from __future__ import annotations
 import re
 
 from xnai_edge.brain.span import answer_kind, pick_span
-from xnai_edge.brain.terms import stems
+from xnai_edge.brain.terms import question_terms, stems
 
 _TOKEN = re.compile(r"\S+")
+# The spare words of a typed answer's window go a quarter before the span and the rest after
+# it: what completes a number or a date follows it ("by less than two percent per year").
+# SQuAD dev fit half, contains gold: half before 0.588, a third 0.590, a quarter 0.591.
+BEFORE_SHARE = 4
 
 
 def short_answer(question: str, sentence: str, max_words: int,
@@ -29,7 +33,7 @@ def short_answer(question: str, sentence: str, max_words: int,
         max_words = min(max_words, typed_words)
     if len(tokens) <= max_words:
         return sentence
-    asked = stems(question)
+    asked = _asked(question)
     anchors = [i for i, (a, b) in enumerate(tokens) if stems(sentence[a:b]) & asked]
     colon = sentence.find(": ")
     before = sum(tokens[a][1] <= colon for a in anchors)
@@ -52,6 +56,11 @@ def short_answer(question: str, sentence: str, max_words: int,
     return text
 
 
+def _asked(question: str) -> set[str]:
+    """The question's key words (stems): "the", "in", "of" anchor nothing."""
+    return set(question_terms(question)) or stems(question)
+
+
 _CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=\((?!\d))|\s+(?=(?:which|while|whereas|although|"
                      r"but)\b)")
 
@@ -60,7 +69,7 @@ def _clauses(question: str, sentence: str, max_words: int) -> str | None:
     """The run of whole clauses holding the most question words (then the most clauses)
     within ``max_words``: a clause is a unit a listener can follow, a word window is not."""
     parts = [p for p in _CLAUSE.split(sentence) if p.strip()]
-    asked = stems(question)
+    asked = _asked(question)
     hits = [len(stems(p) & asked) for p in parts]
     best: tuple[tuple[int, int, int], int, int] | None = None
     for i in range(len(parts)):
@@ -82,7 +91,7 @@ def _clauses(question: str, sentence: str, max_words: int) -> str | None:
 
 def _around(first: int, last: int, anchors: list[int], n: int, size: int) -> tuple[int, int]:
     """A window of ``size`` tokens holding [first, last] and as many of the nearest anchors
-    (question words) as fit; what is left over is shared out on both sides."""
+    (question words) as fit; what is left over is shared out on both sides, mostly after."""
     if last - first + 1 >= size:
         return first, first + size - 1
     lo, hi = first, last
@@ -90,7 +99,7 @@ def _around(first: int, last: int, anchors: list[int], n: int, size: int) -> tup
         if max(hi, a) - min(lo, a) + 1 > size:
             break
         lo, hi = min(lo, a), max(hi, a)
-    lo = max(0, lo - (size - (hi - lo + 1)) // 2)
+    lo = max(0, lo - (size - (hi - lo + 1)) // BEFORE_SHARE)
     hi = min(n - 1, lo + size - 1)
     return max(0, hi - size + 1), hi
 
