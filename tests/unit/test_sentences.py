@@ -42,14 +42,21 @@ def test_window_takes_the_neighbours() -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("", []),
     # a line break in a passage is a block break: no sentence runs across it
-    ("Display the name for each file.\n-V --version\npostgres Postgresql databases.",
-     ["Display the name for each file.", "-V --version", "postgres Postgresql databases."]),
+    ("Display the name for each file.\n-V --version\nVersion of gzip.\npostgres Postgresql "
+     "databases.", ["Display the name for each file.", "-V --version", "Version of gzip.",
+                    "postgres Postgresql databases."]),
     # a one-word label goes with the sentence after it on its line
     ("Test. Check the compressed file integrity then quit.\nDecompress.",
      ["Test. Check the compressed file integrity then quit.", "Decompress."]),
     ("Yes. No.", ["Yes. No."]),
     ("Quit. It boils.", ["Quit. It boils."]),
     ("It boils. Then it stops!", ["It boils.", "Then it stops!"]),
+    # a line that stops mid-sentence runs on into an example line after it
+    ("The data can be recovered using\nzcat file > recover\nIf you want, do:\n"
+     "gzip -cd old.gz | gzip > new.gz\nReady.",
+     ["The data can be recovered using zcat file > recover",
+      "If you want, do: gzip -cd old.gz | gzip > new.gz", "Ready."]),
+    ("Supported formats\nPlain text\nMarkdown", ["Supported formats", "Plain text", "Markdown"]),
 ])
 def test_passage_sentences(text: str, expected: list[str]) -> None:
     assert passage_sentences(text) == expected

@@ -40,7 +40,26 @@ def passage_sentences(text: str) -> list[str]:
     prose, "... decompressed. -V --version Version." and "... systems. postgres Postgresql
     databases ..." would be one sentence, which neither the picker nor the shortener can undo.
     """
-    return [s for line in text.splitlines() for s in _labels_joined(split_sentences(line))]
+    return [s for line in _continued(text.splitlines())
+            for s in _labels_joined(split_sentences(line))]
+
+
+_ENDED = re.compile(r"[.!?][\"')\]]*\s*$")
+
+
+def _continued(lines: list[str]) -> list[str]:
+    """A line that stops mid-sentence ("... can be recovered using", "For example:") runs on
+    into a next line that does not start a sentence ("zcat file > recover"): a manual's
+    example sits on its own line, and the sentence leading into it is its answer."""
+    out: list[str] = []
+    for line in (line.strip() for line in lines):
+        if not line:
+            continue
+        if out and not _ENDED.search(out[-1]) and not line[0].isupper():
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
 
 
 def _labels_joined(sentences: list[str]) -> list[str]:
