@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools.answer_quality import contains_gold, load_jsonl, percentile  # noqa: E402
+
+__all__ = ["Result", "contains_gold", "run", "summarise"]
 from xnai_edge import paths  # noqa: E402
 from xnai_edge.brain.answerer import Answer, Answerer  # noqa: E402
 from xnai_edge.brain.sentences import passage_sentences  # noqa: E402
