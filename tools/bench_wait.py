@@ -141,8 +141,20 @@ async def one_run(ctx: Any, backends: Any, audio: Int16, last_word: float) -> di
         row.update(transcript=a.question, method=a.method,
                    loop_speech_end_to_first_audio=a.timings_ms["speech_end_to_first_audio"],
                    end_of_turn_ms=a.timings_ms.get("end_of_turn_ms"),
-                   speech_end_error_ms=round((a.stamps["speech_end"] - last_word) * 1000, 1))
+                   speech_end_error_ms=round((a.stamps["speech_end"] - last_word) * 1000, 1),
+                   stages_ms=stages(a.stamps))
     return row
+
+
+STAGES = (("speech_end", "transcript"), ("transcript", "first_token"),
+          ("first_token", "first_audio"))
+"""Where the loop's own wait goes: the covering pass, retrieval and the answer, the first
+speech part (audio-time stamps, so each is rounded up to the 80 ms chunk it ended in)."""
+
+
+def stages(stamps: dict[str, float]) -> dict[str, float]:
+    return {f"{a}->{b}": round((stamps[b] - stamps[a]) * 1000, 1) for a, b in STAGES
+            if a in stamps and b in stamps}
 
 
 async def latency(ctx: Any, backends: Any, runs: int) -> dict[str, Any]:
@@ -179,6 +191,9 @@ async def latency(ctx: Any, backends: Any, runs: int) -> dict[str, Any]:
                      if "loop_speech_end_to_first_audio" in r]),
                 "speech_end_error_ms": ms_stats([r["speech_end_error_ms"] for r in rs
                                                  if "speech_end_error_ms" in r]),
+                "stages_ms": {f"{a}->{b}": ms_stats([r["stages_ms"][f"{a}->{b}"] for r in rs
+                                                     if f"{a}->{b}" in r.get("stages_ms", {})])
+                              for a, b in STAGES},
                 "max_lag_ms": max((r["max_lag_ms"] for r in rs), default=0.0),
                 "late_chunks": sum(r["late_chunks"] for r in rs),
                 "passes_per_run": statistics.fmean(r["passes"] for r in rs) if rs else 0,
@@ -272,6 +287,11 @@ def tables(r: dict[str, Any]) -> str:
                  ["loop", "wait p50 ms", "wait p95 ms", "end-of-turn p50 ms",
                   "speech_end - last word ms", "max chunk lag ms", "chunks > 80 ms late",
                   "passes/run", "CPU s/run"], rows)]
+    out.append(table("where the loop's wait goes (its own audio-time stamps, p50 / p95 ms)",
+                     ["loop", *(f"{a} -> {b}" for a, b in STAGES)],
+                     [[mode, *(f"{lat[mode]['stages_ms'][f'{a}->{b}'].get('p50')} / "
+                               f"{lat[mode]['stages_ms'][f'{a}->{b}'].get('p95')}"
+                               for a, b in STAGES)] for mode in ("incremental", "naive")]))
     c = r["pass_cpu"]
     out.append(table(f"transcription CPU s per second of speech (process CPU time, "
                      f"{c['passes']} passes over {c['speech_s']} s of speech)",
