@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 from conftest import CLI, TEST_DATA
 
-TRIALS_PER_MODE = 8  # 16 kills in all
+TRIALS_PER_MODE = 5  # 10 kills in all (the seed draws 8 of them before 0.6 of a clean run)
 SEED = 20240613
 MANUAL = "bundled://xnai-edge-manual.md"
 # Chunks embedded and written per batch.  Smaller than the default (16) so that the two
@@ -236,8 +236,8 @@ def test_kill_9_during_ingest_leaves_a_consistent_kb(crash_corpus: Corpus,
 
     print(f"\nclean ingest: fresh {c.fresh_seconds:.1f} s, update {c.update_seconds:.1f} s")
     print("\n".join(lines))
-    assert killed >= 11, lines  # most draws land before the ingest ends
-    assert midway >= 3, lines  # and several between two documents of the folder
+    assert killed >= 7, lines  # most draws land before the ingest ends
+    assert midway >= 2, lines  # and several between two documents of the folder
 
 
 def test_corpus_versions_differ_as_described() -> None:

@@ -230,11 +230,15 @@ def test_wer_through_listen_in_real_time(cli: CliRunner, raw_pairs: list[tuple[s
     _, backends = voice
     wake = backends.tts.to_16k(backends.tts.synthesize("Hey Jarvis."))
     parts = []
-    for row in manifest():  # 12 s after each: the answer is over before the next wake word
-        parts += [silence(0.5), wake, silence(0.5), read_wav(SPEECH / row["path"]), silence(12.0)]
+    # Answers of at most 5 words and no source (~2 s of speech): with 7 s after each recording
+    # the answer is over before the next wake word, which would otherwise barge in on it.
+    for row in manifest():
+        parts += [silence(0.5), wake, silence(0.5), read_wav(SPEECH / row["path"]), silence(7.0)]
     wav = write_wav(tmp_path / "all.wav", np.concatenate(parts))
     config = tmp_path / "c.toml"
-    config.write_text("[voice]\nfollowup_s = 0.0\n", encoding="utf-8")
+    config.write_text("[voice]\nfollowup_s = 0.0\nspeak_source = false\n"
+                      "[answer]\nmax_answer_words = 5\ntyped_answer_words = 3\n",
+                      encoding="utf-8")
     proc = cli("--config", str(config), "listen", "--input", str(wav), "--output",
                str(tmp_path / "out.wav"), "--json", timeout=900)
     assert proc.returncode == 0, proc.stderr

@@ -18,10 +18,12 @@ The encoder window.  faster-whisper pads every clip to Whisper's 30 s window, an
 costs the same for "stop" as for 30 s of speech: 1.6 s of CPU with tiny.en on this 2-core
 EPYC, most of the wait after a question.  CTranslate2 takes shorter inputs, so a clip that fits
 is encoded in the shortest of ``WINDOWS_S`` that holds it with ``WINDOW_SPARE_S`` (2 s) to
-spare.  The encoder costs ~40 ms per second of window (tiny.en, one thread), so the ladder is
-fine where questions are: a 2.3 s question is encoded in 5 s (encoder 0.14 s, the pass 0.3 s)
-instead of 10 s (0.37 s, 0.55 s).  WER over 12 recordings + 46 Piper questions: 0.061 (10 s
-floor) and 0.063 (this ladder), one word apart; with 1-1.5 s to spare it was 0.065.  Short
+spare.  The encoder costs ~40 ms per second of window (tiny.en, one thread: 10 s 0.37 s, 6 s
+0.2 s, 4 s 0.13 s for a 2.3 s question), but windows under 10 s were tried and not taken:
+on files they changed nothing (WER 0.068 on the 12 recordings for floors of 4, 5, 6 and 10 s),
+yet through ``listen`` in real time, where the pass ends ~0.1 s after the last speech frame,
+they lost words ("made amiable himself" -> "made am you, himself"; 0.097 with a 6 s floor
+against raw 0.078).  Short
 windows sometimes make Whisper loop ("How do I add documents? How do I add documents?"), so a
 result that repeats itself, or runs past ``6 tokens/s + 12`` (the decoder is capped there: a
 loop must not cost 448 tokens), is decoded again in a window at least 1.5x as long.  Passes
@@ -57,7 +59,7 @@ DECODE_OPTIONS: dict[str, Any] = {
 """The faster-whisper settings (greedy, one temperature: bounded time, repeatable output).
 ``tests/integration/test_wer.py`` calls faster-whisper directly with the same ones."""
 
-WINDOWS_S = (4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 15.0, 30.0)
+WINDOWS_S = (10.0, 15.0, 30.0)
 """Encoder windows, shortest first (30 s: faster-whisper's own padding)."""
 
 WINDOW_SPARE_S = 2.0

@@ -50,7 +50,7 @@ class LoopSettings:
     incremental: bool = True
     """False: the naive loop (no passes while speaking, the full hangover, one pass after)."""
     pass_every_s: float = 1.0
-    speculate_s: float = 0.05
+    speculate_s: float = 0.1
     """Silence after the last speech frame at which the covering pass starts."""
     stt_prefix: bool = False
 
