@@ -168,8 +168,9 @@ class SttConfig:
 class TtsConfig:
     """Text to speech (Piper)."""
 
-    threads: int = _opt(2, "onnxruntime threads for Piper (2: the first clause is ready ~35% "
-                        "sooner; the wake word keeps up, see docs/voice.md).", min=1, max=64)
+    threads: int = _opt(1, "onnxruntime threads for Piper (2 makes the first clause ~35% "
+                        "sooner but, on 2 cores, input chunks late: docs/voice.md).", min=1,
+                        max=64)
 
 
 @dataclass(frozen=True)
