@@ -23,12 +23,11 @@ spare.  The encoder costs ~40 ms per second of window (tiny.en, one thread: 10 s
 on files they changed nothing (WER 0.068 on the 12 recordings for floors of 4, 5, 6 and 10 s),
 yet through ``listen`` in real time, where the pass ends ~0.1 s after the last speech frame,
 they lost words ("made amiable himself" -> "made am you, himself"; 0.097 with a 6 s floor
-against raw 0.078).  Short
-windows sometimes make Whisper loop ("How do I add documents? How do I add documents?"), so a
-result that repeats itself, or runs past ``6 tokens/s + 12`` (the decoder is capped there: a
-loop must not cost 448 tokens), is decoded again in a window at least 1.5x as long.  Passes
-while the person is still speaking (``quick=True``) take the first window and no second try:
-only their stable prefix is used.
+against raw 0.078).  Short windows sometimes make Whisper loop ("How do I add documents? How
+do I add documents?"), so a result that repeats itself, or runs past ``6 tokens/s + 12``
+(the decoder is capped there: a loop must not cost 448 tokens), is decoded again in a window
+at least 1.5x as long.  Passes while the person is still speaking (``quick=True``) take the
+first window and no second try: only their stable prefix is used.
 
 The gate's VAD check needs Silero over the whole clip (~40 ms for a 2 s question, window by
 window).  The voice loop has already run the same model over the same audio as it streamed
