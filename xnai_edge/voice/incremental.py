@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xnai_edge.audio.chunk import SAMPLE_RATE
+from xnai_edge.backends.vad import SpeechSummary
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class Incremental:
         return not self.busy and now - self._last_start_end >= max(self.every_s, 2 * last)
 
     def start(self, tg: Any, audio: npt.NDArray[np.int16], audio_end: float, *,
-              final: bool, speech: Any = None) -> None:
+              final: bool, speech: SpeechSummary | None = None) -> None:
         """Start a pass over ``audio`` (ending at ``audio_end``) unless one is running;
         ``final``: the person paused, this pass may be the transcript (full quality);
         ``speech``: the VAD's verdict on ``audio``, passed on to the transcriber."""
@@ -128,7 +129,7 @@ class Incremental:
         tg.start_soon(self._run, audio, audio_end, self._generation, final, speech)
 
     async def _run(self, audio: npt.NDArray[np.int16], audio_end: float, generation: int,
-                   final: bool, speech: Any) -> None:
+                   final: bool, speech: SpeechSummary | None) -> None:
         prefix = self.stable if self.use_prefix and final else ""
         started = time.perf_counter()
         try:
