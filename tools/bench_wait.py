@@ -10,13 +10,17 @@ a sink that keeps the output aligned sample for sample with the input clock.  Th
 
 where the last word's end is known from how the input was built (the question's Piper audio,
 its trailing near-silence trimmed by a 10 ms RMS floor).  No stamp of the loop enters it.
+Before each run the voice's cache of short texts is emptied (only the abstention is pre-made,
+as on a device that has not said this answer yet), so no run reuses an earlier run's audio.
 Every run is made twice, back to back on the same audio: the incremental loop (this build) and
 the naive loop (``voice.incremental_stt = false``: the full hangover, then one transcription
 pass), so a change in the machine's load hits both alike; the ratio is per run pair.
 
 Also: the lag of every input chunk's processing behind its real-time due moment (the wake word
 and playback run there: > 80 ms means a speaker buffer of one chunk would have run dry),
-transcription passes and CPU per second of speech for the incremental passes (offline, process
+counted apart while answer audio plays (a late tick then is a skip a listener hears; one
+while the output is silent only delays the wake word, since input queues), transcription
+passes and CPU per second of speech for the incremental passes (offline, process
 CPU time), and with ``--wer`` the WER of both loops and of raw faster-whisper on the shared
 recordings.  Prints tables; never fails on time.
 """
@@ -119,6 +123,11 @@ async def one_run(ctx: Any, backends: Any, audio: Int16, last_word: float) -> di
     from xnai_edge.voice.pacing import paced
     from xnai_edge.voice.session import run_voice
 
+    from xnai_edge.brain.answerer import DONT_KNOW
+
+    # As on a device that has not said this answer yet: only the abstention is pre-made.
+    backends.tts.clear_cache()
+    backends.tts.warm([DONT_KNOW])
     sink = TimedSink(backends.tts.sample_rate)
     started = time.perf_counter()
     cpu0 = cpu_seconds()
@@ -134,6 +143,8 @@ async def one_run(ctx: Any, backends: Any, audio: Int16, last_word: float) -> di
         "wait_ms": None if at is None else round((at / sink.rate - last_word) * 1000, 1),
         "cpu_s": round(cpu, 2), "max_lag_ms": round(max(lag, default=0.0), 1),
         "late_chunks": sum(x > 80 for x in lag),
+        "late_playing": sum(x > 80 and bool(np.abs(part).max(initial=0) > 64)
+                            for x, part in zip(lag, sink.parts, strict=False)),
         "passes": sum(isinstance(e, ev.SttPartial) for e in result.events),
         "speculations": sum(isinstance(e, ev.AnswerSpeculated) for e in result.events)}
     if result.interactions:
@@ -196,6 +207,7 @@ async def latency(ctx: Any, backends: Any, runs: int) -> dict[str, Any]:
                               for a, b in STAGES},
                 "max_lag_ms": max((r["max_lag_ms"] for r in rs), default=0.0),
                 "late_chunks": sum(r["late_chunks"] for r in rs),
+                "late_playing": sum(r["late_playing"] for r in rs),
                 "passes_per_run": statistics.fmean(r["passes"] for r in rs) if rs else 0,
                 "cpu_s_per_run": round(statistics.fmean(r["cpu_s"] for r in rs), 2) if rs
                 else 0}
@@ -279,13 +291,15 @@ def tables(r: dict[str, Any]) -> str:
         m = lat[mode]
         rows.append([mode, m["wait_ms"].get("p50"), m["wait_ms"].get("p95"),
                      m["end_of_turn_ms"].get("p50"), m["speech_end_error_ms"].get("p50"),
-                     m["max_lag_ms"], m["late_chunks"], round(m["passes_per_run"], 1),
+                     m["max_lag_ms"], m["late_chunks"], m["late_playing"],
+                     round(m["passes_per_run"], 1),
                      m["cpu_s_per_run"]])
     out = [table(f"last word -> first answer audio, measured on the output WAV ({lat['runs']} "
                  f"run pairs, {len(lat['questions'])} questions; ratio incremental/naive p50 "
                  f"{lat['ratio']['p50']}, worst {lat['ratio']['max']})",
                  ["loop", "wait p50 ms", "wait p95 ms", "end-of-turn p50 ms",
                   "speech_end - last word ms", "max chunk lag ms", "chunks > 80 ms late",
+                  "... while answer audio played",
                   "passes/run", "CPU s/run"], rows)]
     out.append(table("where the loop's wait goes (its own audio-time stamps, p50 / p95 ms)",
                      ["loop", *(f"{a} -> {b}" for a, b in STAGES)],
@@ -314,6 +328,7 @@ def main() -> int:
     p.add_argument("--wer", action="store_true", help="also the WER runs (~4 min)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "wait.json")
     p.add_argument("--models-dir", type=Path)
+    p.add_argument("--config", type=Path, help="a partial config (A/B runs of a setting)")
     args = p.parse_args()
 
     import anyio
@@ -324,7 +339,7 @@ def main() -> int:
     from xnai_edge.voice.session import VoiceBackends
 
     models_dir = paths.models_dir(str(args.models_dir) if args.models_dir else None)
-    config = load_config(None)
+    config = load_config(args.config)
     results: dict[str, Any] = {"meta": machine()}
     with tempfile.TemporaryDirectory(prefix="bench-wait-") as tmp:
         ctx = AppContext(config=config, data_dir=Path(tmp), models_dir=models_dir)

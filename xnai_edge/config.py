@@ -168,9 +168,12 @@ class SttConfig:
 class TtsConfig:
     """Text to speech (Piper)."""
 
-    threads: int = _opt(1, "onnxruntime threads for Piper (2 makes the first clause ~35% "
-                        "sooner but, on 2 cores, input chunks late: docs/voice.md).", min=1,
-                        max=64)
+    threads: int = _opt(1, "onnxruntime threads for Piper while an answer plays (2 on 2 cores "
+                        "made input chunks late, so playback would skip: docs/voice.md).",
+                        min=1, max=64)
+    quiet_threads: int = _opt(2, "Threads for an answer's first part, made while nothing plays "
+                              "(a second voice session, +63 MB, if above threads; 0 = "
+                              "threads).", min=0, max=64)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from audio_fixtures import non_speech, silence, spoken
 from xnai_edge.audio import SAMPLE_RATE, AudioChunk, chunked
 from xnai_edge.audio.wav import read_wav
 from xnai_edge.backends.stt import SpeechGate, Transcriber
-from xnai_edge.backends.tts import Synthesizer
+from xnai_edge.backends.tts import LEAD_FLOOR, LEAD_KEEP_S, Synthesizer, trim_lead
 from xnai_edge.backends.vad import WINDOW, VoiceActivity
 from xnai_edge.backends.wake import WakeDetector
 from xnai_edge.modelstore import ModelStore
@@ -76,6 +76,27 @@ def _scores(wake: WakeDetector, samples: np.ndarray, chunk: int = 1280) -> np.nd
 
 
 # --- TTS ---------------------------------------------------------------------------------
+
+def test_speech_starts_without_its_silent_lead(synth: Synthesizer) -> None:
+    """Piper leads each sentence with ~50 ms of near-silence: dead air before an answer."""
+    audio = synth.synthesize("Remove a document.")
+    first_loud = int(np.flatnonzero(np.abs(audio.astype(np.int32)) > LEAD_FLOOR)[0])
+    assert first_loud <= LEAD_KEEP_S * synth.sample_rate + 1
+    quiet = np.full(100, LEAD_FLOOR, dtype=np.int16)
+    assert len(trim_lead(quiet, 22050)) == 100  # nothing loud: kept whole
+    ramp = np.concatenate([quiet, np.array([LEAD_FLOOR + 1, -900], dtype=np.int16)])
+    assert list(trim_lead(ramp, 1000)[-3:]) == [LEAD_FLOOR, LEAD_FLOOR + 1, -900]
+
+
+def test_the_quiet_voice_session_says_the_same(store: ModelStore) -> None:
+    """A second session (``quiet_threads``) of the same voice: the same sentence comes out as
+    long (Piper's noise makes samples differ run to run; the length is the words)."""
+    voice = Synthesizer(store.path("tts", "en_US-joe-medium.onnx"), quiet_threads=2)
+    assert voice._quiet_voice is not voice._voice
+    loud = voice.stream("The kettle is on.")
+    quiet = voice.stream("The kettle is on.", quiet=True)
+    (a,), (b,) = list(loud), list(quiet)
+    assert 0.9 < len(b) / len(a) < 1.1 and np.abs(b).max() > 1000
 
 def test_piper_streams_one_array_per_sentence(synth: Synthesizer) -> None:
     parts = list(synth.stream("The kettle is on. It boils in three minutes! Anything else?"))

@@ -385,9 +385,9 @@ class HeldSynth:
         self.sample_rate: int = tts.sample_rate
         self.calls: list[str] = []
 
-    def synthesize(self, text: str) -> Int16:
+    def synthesize(self, text: str, *, quiet: bool = False) -> Int16:
         self.calls.append(text)
-        audio: Int16 = self._tts.synthesize(text)
+        audio: Int16 = self._tts.synthesize(text, quiet=quiet)
         if len(self.calls) == 2:
             assert self._release.wait(timeout=120), "no barge-in came"
         return audio
@@ -593,10 +593,13 @@ class CountingSynth:
         self._tts = tts
         self.sample_rate: int = tts.sample_rate
         self.calls: list[str] = []
+        self.quiet: list[bool] = []
+        """Per call: was nothing playing (the voice's ``quiet_threads`` allowed)."""
 
-    def synthesize(self, text: str) -> Int16:
-        audio: Int16 = self._tts.synthesize(text)
+    def synthesize(self, text: str, *, quiet: bool = False) -> Int16:
+        audio: Int16 = self._tts.synthesize(text, quiet=quiet)
         self.calls.append(text)
+        self.quiet.append(quiet)
         return audio
 
 
@@ -662,6 +665,9 @@ def test_a_speculative_answer_cancelled_by_more_speech_leaves_no_trace(
     assert not [e for e in before_cancel if isinstance(e, ev.TtsStart | ev.AudioOut | ev.VadEnd)]
     # ... and the turn ended once, on the whole question.
     assert len([e for e in events if isinstance(e, ev.VadEnd)]) == 1
+    # Parts made while nothing played could take the voice's quiet threads; the source, said
+    # while the answer plays, never did.
+    assert tts.quiet[0] and not tts.quiet[-1], list(zip(tts.calls, tts.quiet, strict=True))
 
 
 @pytest.mark.parametrize(("parts", "complete"), [

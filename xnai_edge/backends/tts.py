@@ -4,7 +4,11 @@
 play while the rest is synthesized, and a barge-in can stop between sentences.  Samples come at
 the voice's own rate (22,050 Hz for medium voices); ``to_16k`` converts for the wake/STT path.
 The ONNX session is built here, not by ``PiperVoice.load``, to set its thread count: on 2 cores
-TTS must not take both while the wake word listens.
+TTS must not take both while an answer plays (with two threads, 15-31 input chunks per run set
+came > 80 ms late: playback would skip).  Before the first audio nothing plays, so the first
+part of an answer is made by a second session with ``quiet_threads`` (``quiet=True``): a late
+input chunk then only delays the wake word a little (input queues), and the first audio comes
+~0.2 s sooner (docs/voice.md).  The second session costs the voice's size again (63 MB).
 
 Short texts that come back again and again ("I don't know that from your documents.",
 "Source: xnai-edge user manual.") are kept once synthesised (``CACHE_TEXTS`` of at most
@@ -31,11 +35,24 @@ Int16Array = npt.NDArray[np.int16]
 
 CACHE_TEXTS = 64
 CACHE_MAX_CHARS = 80
+LEAD_FLOOR = 64
+"""Piper starts each sentence with ~50 ms below this (-54 dBFS): heard as silence."""
+LEAD_KEEP_S = 0.005
+
+
+def trim_lead(audio: Int16Array, rate: int) -> Int16Array:
+    """``audio`` without its near-silent lead, but for ``LEAD_KEEP_S`` before the first louder
+    sample (the onset's ramp).  That lead is dead air before the first word of an answer and
+    a longer gap between the parts of a sentence."""
+    loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > LEAD_FLOOR)
+    if not len(loud):
+        return audio
+    return audio[max(0, int(loud[0]) - int(LEAD_KEEP_S * rate)):]
 
 
 class Synthesizer:
     def __init__(self, model_path: Path, config_path: Path | None = None, *, threads: int = 1,
-                 length_scale: float | None = None) -> None:
+                 length_scale: float | None = None, quiet_threads: int = 0) -> None:
         config_path = config_path or model_path.with_name(model_path.name + ".json")
         for p in (model_path, config_path):
             if not p.is_file():
@@ -45,38 +62,45 @@ class Synthesizer:
         from piper import PiperVoice, SynthesisConfig
         from piper.config import PiperConfig
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
+        def session(n: int) -> Any:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = n
+            opts.inter_op_num_threads = 1
+            return ort.InferenceSession(str(model_path), sess_options=opts,
+                                        providers=["CPUExecutionProvider"])
+
         try:
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-            session = ort.InferenceSession(str(model_path), sess_options=opts,
-                                           providers=["CPUExecutionProvider"])
+            self._voice: Any = PiperVoice(session=session(threads), config=config)
+            self._quiet_voice: Any = PiperVoice(session=session(quiet_threads), config=config) \
+                if quiet_threads > threads else self._voice
         except Exception as exc:  # onnxruntime and the config parser raise untyped errors
             raise ModelError(f"cannot load TTS voice {model_path}: {exc}; reinstall with "
                              "`xnai-edge models install --set tiny`") from exc
-        self._voice: Any = PiperVoice(session=session, config=config)
         self._syn_config: Any = SynthesisConfig(length_scale=length_scale)
         self.sample_rate: int = int(config.sample_rate)
         self.voice_id = model_path.stem
         self._cache: OrderedDict[str, Int16Array] = OrderedDict()
         self._cache_lock = threading.Lock()
 
-    def stream(self, text: str) -> Iterator[Int16Array]:
-        """One int16 array per sentence of ``text``, each as soon as it is synthesized."""
+    def stream(self, text: str, *, quiet: bool = False) -> Iterator[Int16Array]:
+        """One int16 array per sentence of ``text``, each as soon as it is synthesized;
+        ``quiet``: nothing is playing, so it may use ``quiet_threads``."""
         if not text.strip():
             return
+        voice = self._quiet_voice if quiet else self._voice
         try:
-            for chunk in self._voice.synthesize(text, syn_config=self._syn_config):
-                audio: Int16Array = np.asarray(chunk.audio_int16_array, dtype=np.int16)
+            for chunk in voice.synthesize(text, syn_config=self._syn_config):
+                audio = trim_lead(np.asarray(chunk.audio_int16_array, dtype=np.int16),
+                                  self.sample_rate)
                 if len(audio):
                     yield audio
         except (RuntimeError, ValueError, KeyError) as exc:
             raise BackendError(f"speech synthesis failed: {exc}", code="tts") from exc
 
-    def synthesize(self, text: str) -> Int16Array:
+    def synthesize(self, text: str, *, quiet: bool = False) -> Int16Array:
         """All of ``text`` as one int16 array at ``sample_rate`` (short texts from the cache;
-        the array is shared: do not write to it)."""
+        the array is shared: do not write to it); ``quiet`` as for ``stream``."""
         key = text.strip()
         cacheable = len(key) <= CACHE_MAX_CHARS
         if cacheable:
@@ -85,7 +109,7 @@ class Synthesizer:
                 if hit is not None:
                     self._cache.move_to_end(key)
                     return hit
-        parts = list(self.stream(text))
+        parts = list(self.stream(text, quiet=quiet))
         audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
         if cacheable and len(audio):
             audio.flags.writeable = False
@@ -94,6 +118,11 @@ class Synthesizer:
                 while len(self._cache) > CACHE_TEXTS:
                     self._cache.popitem(last=False)
         return audio
+
+    def clear_cache(self) -> None:
+        """Forget every cached text (a benchmark measuring first synthesis; a voice change)."""
+        with self._cache_lock:
+            self._cache.clear()
 
     def warm(self, texts: Iterable[str]) -> None:
         """Synthesise ``texts`` now, so that saying them later costs nothing."""

@@ -57,7 +57,9 @@ class SpeechToText(Protocol):
 class Speech(Protocol):
     @property
     def sample_rate(self) -> int: ...
-    def synthesize(self, text: str) -> Samples: ...
+    def synthesize(self, text: str, *, quiet: bool = False) -> Samples:
+        """``quiet``: nothing is playing (more threads may be used)."""
+        ...
 
 
 class Sink(Protocol):

@@ -17,6 +17,7 @@ speaking it is cancelled and nothing of it was ever audible.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -69,9 +70,10 @@ class Mouth:
         answer's first sentence (its first part is cut short)."""
         for part in speech_parts(sentence, first=first):
             start = time.perf_counter()
-            audio = await anyio.to_thread.run_sync(self._tts.synthesize, part,
-                                                   limiter=self._limiter,
-                                                   abandon_on_cancel=True)
+            quiet = not self._timeline.speaking  # nothing of this answer plays yet
+            audio = await anyio.to_thread.run_sync(
+                functools.partial(self._tts.synthesize, part, quiet=quiet),
+                limiter=self._limiter, abandon_on_cancel=True)
             turn.busy_ms["tts_total"] += (time.perf_counter() - start) * 1000
             await turn.committed.wait()
             self._timeline.enqueue(audio)
