@@ -1,10 +1,12 @@
 """Sentence embeddings from the int8 ONNX all-MiniLM-L6-v2 (384-d), no torch.
 
 Mean pooling over the attention mask and L2 normalisation are done here, as the model outputs
-token states only.  Constant folding is off: onnxruntime would fold the weights'
-DequantizeLinear nodes into float32 copies, 258 MB peak and 203 MB resident for a 23 MB model
-(80 / 87 MB without; the same vectors to 4e-6, and no slower: docs/benchmarks.md).  Batches are sorted by length so padding (the main waste on a 2-core box)
+token states only.  Batches are sorted by length so padding (the main waste on a 2-core box)
 stays small; the caller's order is restored before returning.
+
+Constant folding is off: onnxruntime would fold the weights' DequantizeLinear nodes into
+float32 copies, 258 MB peak and 203 MB resident for a 23 MB model (87 / 80 MB without, the
+same vectors to 4e-6; docs/benchmarks.md has the speed).
 """
 
 from __future__ import annotations
