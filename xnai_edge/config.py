@@ -172,8 +172,8 @@ class TtsConfig:
                         "made input chunks late, so playback would skip: docs/voice.md).",
                         min=1, max=64)
     quiet_threads: int = _opt(2, "Threads for an answer's first part, made while nothing plays "
-                              "(a second voice session, +63 MB, if above threads; 0 = "
-                              "threads).", min=0, max=64)
+                              "(a second voice session, +130 MB resident, if above threads; "
+                              "0 = threads).", min=0, max=64)
 
 
 @dataclass(frozen=True)

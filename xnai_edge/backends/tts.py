@@ -8,7 +8,8 @@ TTS must not take both while an answer plays (with two threads, 15-31 input chun
 came > 80 ms late: playback would skip).  Before the first audio nothing plays, so the first
 part of an answer is made by a second session with ``quiet_threads`` (``quiet=True``): a late
 input chunk then only delays the wake word a little (input queues), and the first audio comes
-~0.2 s sooner (docs/voice.md).  The second session costs the voice's size again (63 MB).
+~0.2 s sooner (docs/voice.md).  The second session costs 130 MB resident (157 -> 286 MB
+for the voice).
 
 Short texts that come back again and again ("I don't know that from your documents.",
 "Source: xnai-edge user manual.") are kept once synthesised (``CACHE_TEXTS`` of at most
