@@ -46,6 +46,26 @@ def test_a_span_made_of_the_questions_own_words_is_no_answer() -> None:
     assert candidates("Who are the Normans?", "The Normans were a people.") == []
 
 
+def test_the_span_is_placed_by_the_questions_key_words_not_its_stop_words() -> None:
+    # "the" after "Maria Silva of" is no sign she founded anything; "founded" is.
+    found = pick_span("Who founded the company?",
+                      "Maria Silva of the board says the company was founded by John Baker.")
+    assert found is not None and found.text.rstrip(".") == "John Baker"
+
+
+def test_question_words_inside_a_candidate_do_not_make_it_near() -> None:
+    # "Denver Broncos" holds the question's "Broncos" but is not the coach.
+    found = pick_span("Who is the head coach of the Broncos?",
+                      "Following the season, the Denver Broncos hired Gary Kubiak as their "
+                      "head coach.")
+    assert found is not None and found.text == "Gary Kubiak"
+
+
+def test_a_capitalised_sentence_opener_is_not_part_of_a_name() -> None:
+    assert [c.text for c in candidates("Who won the race?", "Under Kubiak, the team won the "
+                                       "race.")] == ["Kubiak"]
+
+
 def test_dates_numbers_and_commands() -> None:
     assert pick_span("When was it founded?", "It was founded on 4 July 1776 in town.")\
         .text == "4 July 1776"  # type: ignore[union-attr]
