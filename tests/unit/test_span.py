@@ -25,6 +25,11 @@ NORMANS = ("The Normans invaded Ireland in 1169, led by Richard de Clare, known 
     ("What country did the Normans invade in 1169?", "place"),
     ("How do I remove a document?", "command"),
     ("What is the colour of the sky?", "other"),
+    ("What uid does the www-data user have?", "number"),
+    ("What is the default block size of bzip2?", "number"),
+    ("Which port does the server listen on?", "number"),
+    ("What level of detail does the log keep?", "other"),
+    ("What does the -t option do?", "other"),
 ])
 def test_answer_kind(question: str, kind: str) -> None:
     assert answer_kind(question) == kind
@@ -74,6 +79,14 @@ def test_dates_numbers_and_commands() -> None:
     found = pick_span("How do I remove a document?",
                       "Remove a document with `xnai-edge kb remove PATH`.")
     assert found is not None and "kb remove" in found.text
+
+
+def test_weekdays_and_spans_of_centuries_are_dates() -> None:
+    found = pick_span("When is the meeting held?", "It is held on Tuesday evenings.")
+    assert found is not None and found.text == "Tuesday"
+    found = pick_span("When did the plague return?",
+                      "It returned to Europe throughout the 14th to 17th centuries.")
+    assert found is not None and found.text.endswith("14th to 17th centuries")
 
 
 def test_short_sentences_are_said_whole_and_long_ones_cut_around_the_span() -> None:

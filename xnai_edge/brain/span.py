@@ -15,19 +15,28 @@ from xnai_edge.brain.terms import question_terms, stems
 
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
           r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?")
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
             r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
             r"sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen|half|several)")
 _DATE = re.compile(
     rf"\b(?:(?:early|late|mid|the)[ -])?(?:\d{{1,2}} {_MONTH},? \d{{3,4}}|{_MONTH} \d{{1,2}}"
     rf"(?:st|nd|rd|th)?,? \d{{3,4}}|{_MONTH},? \d{{3,4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?|"
-    rf"\d{{3,4}}s?(?:\s?(?:BC|AD|BCE|CE))?|\d{{1,2}}(?:st|nd|rd|th) century|{_MONTH})\b")
+    rf"\d{{3,4}}s?(?:\s?(?:BC|AD|BCE|CE))?|\d{{1,2}}(?:st|nd|rd|th)(?: (?:to|and|or) "
+    rf"\d{{1,2}}(?:st|nd|rd|th))? centur(?:y|ies)|{_MONTH}|{_WEEKDAY})\b")
 _NUMBER = re.compile(
     rf"(?:[$£€]\s?)?\b(?:\d+(?:,\d{{3}})*(?:\.\d+)?|{_NUMWORD})"
     rf"(?:[ -](?:{_NUMWORD}|percent|per cent|%))*(?:\s?%)?(?-i: [a-z]+)?", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of|the|de|von|van|and|du|da|al|bin|la|le|"
                    r"del|y)?\s*[A-Z][\w'’.-]*)*")
 _CODE = re.compile(r"`[^`]+`|(?<!\w)(?:/[\w.-]+)+/?|\b[\w.-]+ [\w-]+ (?:--?[\w-]+|[A-Z]+)\b")
+
+# "What uid does www-data have?", "What is the default block size?", "Which port ...?": a
+# technical document's quantities, asked for by their name rather than by "how many".
+_MEASURE = re.compile(
+    r"(?:what|which)(?: (?:is|are|was|were|does|do|did))?(?: (?:the|a|an|its|their))?"
+    r"(?: [\w-]+){0,2}? (?:uid|gid|pid|id|port|version|size|length|limit|count|timeout|"
+    r"interval|delay|duration|capacity|voltage|ratio|rate|level(?! of))s?\b")
 
 KINDS = ("date", "number", "person", "place", "command", "other")
 
@@ -51,7 +60,8 @@ def answer_kind(question: str) -> str:
     if re.match(r"(how (many|much|long|old|far|big|large|tall|high|deep|wide|fast|often|heavy)"
                 r"|what (percentage|percent|number|amount|proportion|share|fraction|size|"
                 r"population|age|distance|temperature|speed|price|cost))\b", q) or \
-            re.search(r"\b(how many|how much|what percentage|how long)\b", q):
+            re.search(r"\b(how many|how much|what percentage|how long)\b", q) or \
+            _MEASURE.match(q):
         return "number"
     if re.match(r"(who|whom|whose|what (person|man|woman|group|company|organi[sz]ation|"
                 r"king|queen|president|emperor|scientist|team|band))\b", q) or \
