@@ -91,3 +91,27 @@ def test_the_pick_is_a_sentence_of_a_passage_and_support_is_a_share(texts: list[
     assert found.sentence in found.source.text
     assert found.source in passages
     assert 0.0 <= found.support <= 1.0
+
+
+OPERATOR = SourceText(
+    title="Users and Groups", heading="Chapter 2. Users and Groups > operator",
+    text="Historically, the operator user account was used by system operators to dump "
+         "filesystem backups to tape. In Debian, the operator user is no longer created by "
+         "default. It had uid 37.\nThe operator group is used by dump.",
+    path="/docs/users.txt", chunk_id=3, similarity=0.6, score=1.0)
+
+
+def test_a_number_question_takes_the_next_sentence_when_that_has_the_number() -> None:
+    # "... no longer created by default." holds more of the question's words, but no number.
+    found = best_sentence("What uid did the operator user have?", [OPERATOR])
+    assert found is not None and found.sentence == "It had uid 37."
+    # It beat a sentence that scored higher: its margin says so (less sure, not more).
+    assert found.features["margin"] < 0
+
+
+def test_an_untyped_question_keeps_its_best_sentence() -> None:
+    # The next sentence has a number, but the question does not ask for one.
+    found = best_sentence("What happened to the operator user in Debian?", [OPERATOR])
+    assert found is not None
+    assert found.sentence == "In Debian, the operator user is no longer created by default."
+

@@ -25,6 +25,11 @@ NORMANS = ("The Normans invaded Ireland in 1169, led by Richard de Clare, known 
     ("What country did the Normans invade in 1169?", "place"),
     ("How do I remove a document?", "command"),
     ("What is the colour of the sky?", "other"),
+    ("What uid does the www-data user have?", "number"),
+    ("What is the default block size of bzip2?", "number"),
+    ("Which port does the server listen on?", "number"),
+    ("What level of detail does the log keep?", "other"),
+    ("What does the -t option do?", "other"),
 ])
 def test_answer_kind(question: str, kind: str) -> None:
     assert answer_kind(question) == kind
@@ -46,6 +51,26 @@ def test_a_span_made_of_the_questions_own_words_is_no_answer() -> None:
     assert candidates("Who are the Normans?", "The Normans were a people.") == []
 
 
+def test_the_span_is_placed_by_the_questions_key_words_not_its_stop_words() -> None:
+    # "the" after "Maria Silva of" is no sign she founded anything; "founded" is.
+    found = pick_span("Who founded the company?",
+                      "Maria Silva of the board says the company was founded by John Baker.")
+    assert found is not None and found.text.rstrip(".") == "John Baker"
+
+
+def test_question_words_inside_a_candidate_do_not_make_it_near() -> None:
+    # "Denver Broncos" holds the question's "Broncos" but is not the coach.
+    found = pick_span("Who is the head coach of the Broncos?",
+                      "Following the season, the Denver Broncos hired Gary Kubiak as their "
+                      "head coach.")
+    assert found is not None and found.text == "Gary Kubiak"
+
+
+def test_a_capitalised_sentence_opener_is_not_part_of_a_name() -> None:
+    assert [c.text for c in candidates("Who won the race?", "Under Kubiak, the team won the "
+                                       "race.")] == ["Kubiak"]
+
+
 def test_dates_numbers_and_commands() -> None:
     assert pick_span("When was it founded?", "It was founded on 4 July 1776 in town.")\
         .text == "4 July 1776"  # type: ignore[union-attr]
@@ -54,6 +79,14 @@ def test_dates_numbers_and_commands() -> None:
     found = pick_span("How do I remove a document?",
                       "Remove a document with `xnai-edge kb remove PATH`.")
     assert found is not None and "kb remove" in found.text
+
+
+def test_weekdays_and_spans_of_centuries_are_dates() -> None:
+    found = pick_span("When is the meeting held?", "It is held on Tuesday evenings.")
+    assert found is not None and found.text == "Tuesday"
+    found = pick_span("When did the plague return?",
+                      "It returned to Europe throughout the 14th to 17th centuries.")
+    assert found is not None and found.text.endswith("14th to 17th centuries")
 
 
 def test_short_sentences_are_said_whole_and_long_ones_cut_around_the_span() -> None:

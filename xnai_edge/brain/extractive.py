@@ -168,14 +168,33 @@ def score_sentences(question: str, passages: Sequence[SourceText], *, carried: s
     return Scoring([s for _, _, s in scored], weights)
 
 
+def _typed_neighbour(question: str, scored: list[Scored]) -> Scored:
+    """The best sentence, or, when the question wants a number or a date and it has none, the
+    next sentence of its passage that has one ("The operator user is no longer created by
+    default. It had uid 37." for "What uid did the operator user have?")."""
+    best = scored[0]
+    if best.features["kind"] > 0 or answer_kind(question) not in ("number", "date"):
+        return best
+    sentences = passage_sentences(best.source.text)
+    if best.sentence not in sentences:
+        return best
+    i = sentences.index(best.sentence)
+    after = sentences[i + 1] if i + 1 < len(sentences) else ""
+    for s in scored:
+        if s.source is best.source and s.sentence == after and s.features["kind"] > 0:
+            return s
+    return best
+
+
 def best_sentence(question: str, passages: Sequence[SourceText], *, carried: str = "",
                   scorer: Linear | None = None) -> Extract | None:
     """The highest-scoring sentence over the passages, with the evidence for answering."""
     scoring = score_sentences(question, passages, carried=carried, scorer=scorer)
     if not scoring.scored:
         return None
-    best = scoring.scored[0]
-    runner_up = scoring.scored[1].score if len(scoring.scored) > 1 else best.score - 1.0
+    best = _typed_neighbour(question, scoring.scored)
+    others = [s.score for s in scoring.scored if s is not best]
+    runner_up = max(others) if others else best.score - 1.0
     weights = scoring.weights
     total = sum(weights.values())
     everywhere = stems(best.source.text) | stems(f"{best.source.title} {best.source.heading}")
