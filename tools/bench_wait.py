@@ -120,10 +120,9 @@ def mode_ctx(ctx: Any, incremental: bool) -> Any:
 
 async def one_run(ctx: Any, backends: Any, audio: Int16, last_word: float) -> dict[str, Any]:
     from xnai_edge import events as ev
+    from xnai_edge.brain.answerer import DONT_KNOW
     from xnai_edge.voice.pacing import paced
     from xnai_edge.voice.session import run_voice
-
-    from xnai_edge.brain.answerer import DONT_KNOW
 
     # As on a device that has not said this answer yet: only the abstention is pre-made.
     backends.tts.clear_cache()

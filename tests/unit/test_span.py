@@ -120,3 +120,23 @@ def test_the_short_answer_is_a_piece_of_the_sentence_within_the_limit(
     answer = short_answer(question, sentence, limit)
     assert answer in sentence
     assert len(answer.split()) <= max(limit, 0) or answer == sentence
+
+
+MODELS = ("Install or repair them with `xnai-edge models install --set tiny`; the standard set "
+          "for a 16 GB mini-PC is installed with `--set standard`.")
+
+
+def test_marked_code_is_the_command_and_a_size_is_not() -> None:
+    assert [c.text for c in candidates("How do I install the models?", MODELS)] == [
+        "`xnai-edge models install --set tiny`", "`--set standard`"]
+    plain = MODELS.replace("`", "")
+    assert "a 16 GB" not in [c.text for c in candidates("How do I install them?", plain)]
+
+
+def test_a_command_holding_the_questions_verb_is_the_answer_and_the_cut_ends_its_clause(
+        ) -> None:
+    question = "How do I install or repair the models?"
+    found = pick_span(question, MODELS)
+    assert found is not None and found.text == "`xnai-edge models install --set tiny`"
+    assert short_answer(question, MODELS, 30, 15) == \
+        "Install or repair them with `xnai-edge models install --set tiny`"

@@ -52,8 +52,11 @@ def short_answer(question: str, sentence: str, max_words: int,
         start, end = _best_window(anchors, len(tokens), max_words)
     else:
         start, end = 0, max_words - 1
-    text = sentence[tokens[start][0]:tokens[end][1]].strip().rstrip(",;:")
-    return text
+    stop = tokens[end][1]
+    if span is not None:  # the window's spare words stop at the next clause: no "...; the"
+        semi = sentence.find("; ", span.start + len(span.text), stop)
+        stop = semi if semi > 0 else stop
+    return sentence[tokens[start][0]:stop].strip().rstrip(",;:")
 
 
 def _asked(question: str) -> set[str]:
