@@ -48,6 +48,8 @@ def test_complete_or_not(text: str, complete: bool) -> None:
     ("What is your wake word?", 0.5, 0.3),  # complete: the slow-start extra does not apply
     ("Eight of spades.", 1.5, 0.5),  # a statement waits a little longer than a question
     ("Stop!", 0.3, 0.3),
+    ("5.", 0.4, 1.2),  # one word and a full stop: "five... five" said in parts
+    ("Five five.", 0.9, 0.5),
     ("What is the", 1.5, 0.8),
     ("What is the", 0.5, 1.2),  # short and incomplete: the slow speaker's extra 0.4 s
     (None, 1.5, 0.8),

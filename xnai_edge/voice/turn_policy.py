@@ -10,8 +10,8 @@ after a breath.  Here the silence needed depends on the transcript so far:
   ``statement_silence_s`` (0.5 s): people list things ("eight of spades. four of clubs...")
   and narrowband (8 kHz) audio makes Silero hear 0.3-0.35 s gaps inside such lists
   (tests/data/speech/cards/005.wav), while questions are what the device is asked;
-- anything else ("what is the...", no transcript yet, or the gate's empty text) waits the
-  configured hangover, as before;
+- anything else ("what is the...", a one-word statement such as "5.", no transcript yet, or
+  the gate's empty text) waits the configured hangover, as before;
 - never less than ``min_silence_s``, whatever the text says (the property test's invariant).
 
 Whisper punctuates what it hears as finished and tends to write "..." or no full stop for
@@ -62,13 +62,20 @@ def looks_complete(text: str) -> bool:
     return bool(words) and words[-1].replace("'", "") not in DANGLING
 
 
+def _one_word(text: str) -> bool:
+    """A one-word statement ("5.", "Okay.") is more often the first word of a number said in
+    parts or of a list ("five... five" at 8 kHz, tests/integration/test_wer.py) than a whole
+    turn: it waits the hangover.  "Stop!" and "Why?" still end at once."""
+    return len(_WORD.findall(text.lower())) < 2
+
+
 def silence_needed(text: str | None, speech_s: float, settings: TurnSettings) -> float:
     """Seconds of silence after the last speech frame that end the turn.
 
     ``text`` is the transcript of all speech so far, or None when none covers it yet."""
     s = settings
-    if text is not None and looks_complete(text):
-        end = text.strip().rstrip("\"')]")[-1]
+    end = text.strip().rstrip("\"')]")[-1:] if text is not None else ""
+    if text is not None and looks_complete(text) and not (end == "." and _one_word(text)):
         need = s.statement_silence_s if end == "." else s.complete_silence_s
     else:
         need = s.hangover_s + (s.slow_start_extra_s if speech_s < s.slow_start_below_s
