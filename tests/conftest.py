@@ -7,11 +7,15 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from xnai_edge import paths
+
+if TYPE_CHECKING:
+    from squad import SquadKb
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO / "tests" / "data"
@@ -57,3 +61,11 @@ def cli(models_dir: Path, data_dir: Path) -> CliRunner:
                               text=True, timeout=timeout, env=full_env, check=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def squad_kb(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SquadKb:
+    """All SQuAD dev passages ingested through the CLI, once per session (tests/squad.py)."""
+    from squad import build
+
+    return build(tmp_path_factory.mktemp("squad"), models_dir)
