@@ -40,8 +40,8 @@ class EmbedConfig:
     """The sentence embedder (MiniLM, ONNX) used for ingest and search."""
 
     threads: int = _opt(2, "onnxruntime intra-op threads for the embedder.", min=1, max=64)
-    batch_size: int = _opt(16, "Chunks embedded per batch during ingest (16 measured "
-                           "fastest on 2 cores).", min=1, max=1024)
+    batch_size: int = _opt(16, "Chunks embedded and written per step of an ingest (the model "
+                           "itself runs 4 at a time, measured fastest).", min=1, max=1024)
     max_tokens: int = _opt(256, "Longest input the embedder sees, in word pieces.", min=16,
                            max=512)
 

@@ -66,7 +66,8 @@ def _open(ctx: AppContext) -> Any:
 async def _ingest(args: argparse.Namespace, ctx: AppContext) -> int:
     async with _open(ctx) as kb:
         await kb.ensure_manual()
-        report = await kb.ingest(args.paths, progress=not ctx.quiet and sys.stderr.isatty())
+        report = await kb.ingest(args.paths, progress=not ctx.quiet and sys.stderr.isatty(),
+                                 last=True)
     for path, message in report.failed:
         print(f"error[ingest]: {message}" if path in message else f"error[ingest]: {path}: "
               f"{message}", file=sys.stderr)

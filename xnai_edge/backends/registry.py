@@ -25,8 +25,7 @@ def load_embedder(models_dir: Path, config: Config) -> OnnxEmbedder:
     set_name = config.models.set
     return OnnxEmbedder(store.verified_path("embed", "model.onnx", set_name=set_name),
                         store.verified_path("embed", "tokenizer.json", set_name=set_name),
-                        threads=config.embed.threads, max_tokens=config.embed.max_tokens,
-                        batch_size=config.embed.batch_size)
+                        threads=config.embed.threads, max_tokens=config.embed.max_tokens)
 
 
 def load_llm(models_dir: Path, config: Config) -> LlamaChat:

@@ -77,10 +77,25 @@ def _empty(count: int, hnsw_min_chunks: int) -> VectorIndex:
         inner.hnsw.efSearch = 128
         inner.hnsw.efConstruction = 80
         kind = "hnsw"
+        storage: Any = faiss.downcast_index(inner.storage)
+        _reserve(storage.codes, count * storage.code_size)
+        # Level 0 holds 2*M neighbours per vector; one vector in M also has an upper level of M.
+        _reserve(inner.hnsw.neighbors, count * (2 * HNSW_M + 2))
     else:
         inner = faiss.IndexFlatIP(DIM)
         kind = "flat"
+        _reserve(inner.codes, count * inner.code_size)
     return VectorIndex(faiss.IndexIDMap2(inner), kind)
+
+
+def _reserve(vector: Any, size: int) -> None:
+    """Give a faiss vector its final capacity before the adds.  Grown add by add, it doubles:
+    for a moment the old and the new copy both exist (the fp16 codes of 278k chunks are
+    214 MB; the doubling step held 384 MB), and that moment set the peak memory of a big
+    ingest.  ``resize`` allocates exactly; ``clear`` keeps the capacity.  150k vectors built
+    to a peak of 268 MB this way against 339 MB (measured 2026-12-01)."""
+    vector.resize(size)
+    vector.clear()
 
 
 def _add(index: VectorIndex, rows: list[Any]) -> None:

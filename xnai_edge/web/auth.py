@@ -16,8 +16,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import ctypes
 import hashlib
 import hmac
 import secrets
@@ -30,6 +28,7 @@ from pathlib import Path
 import anyio
 
 from xnai_edge.errors import StorageError
+from xnai_edge.heap import give_back
 from xnai_edge.identity import secrets_dir, write_private
 
 USER = "admin"
@@ -77,15 +76,8 @@ class PasswordHash:
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
                             maxmem=64 * 1024 * 1024, dklen=32)
-    _give_back()
+    give_back()  # scrypt's 16 MiB working memory: else resident for good in the daemon
     return digest
-
-
-def _give_back() -> None:
-    """Return scrypt's 16 MiB working memory to the system: in the daemon (whose big model
-    loads have raised glibc's mmap threshold) it would otherwise stay resident for good."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass(frozen=True)
