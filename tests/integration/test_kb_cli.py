@@ -154,3 +154,27 @@ def test_one_bad_file_does_not_stop_the_others(cli: CliRunner, docs: Path) -> No
     assert result.stderr == (f"error[ingest]: {docs / 'empty.md'}: file is empty; put text in "
                              "it or leave it out\n")
     assert ok(cli("kb", "check")).startswith("ok: 6 documents")
+
+
+def test_the_last_ingest_releases_the_embedder_and_still_builds_the_index(
+        models_dir: Path, docs: Path, data_dir: Path) -> None:
+    """``ingest(last=True)`` (what ``xnai-edge ingest`` does) lets the embedder be freed before
+    the FAISS build: no reference is left, not even in ``KnowledgeBase.open``'s frame."""
+    import weakref
+
+    import anyio
+
+    from xnai_edge.config import Config
+    from xnai_edge.knowledge.base import KnowledgeBase
+
+    async def main() -> None:
+        async with KnowledgeBase.open(data_dir, models_dir, Config()) as kb:
+            embedder = weakref.ref(kb.embedder)
+            report = await kb.ingest([docs], last=True)
+            assert len(report.added) == 5
+            assert embedder() is None
+            with pytest.raises(RuntimeError, match="released"):
+                kb.embedder.embed(["zebras"])
+            assert (await kb.index()).ntotal == report.chunks > 0
+
+    anyio.run(main)
