@@ -11,6 +11,13 @@ input chunk then only delays the wake word a little (input queues), and the firs
 ~0.2 s sooner (docs/voice.md).  The second session costs 130 MB resident (157 -> 286 MB
 for the voice).
 
+Memory: onnxruntime's CPU arena keeps the working memory of the longest sentence made so far
+for good.  After four sentences of 1-25 words, made by both sessions, the process held 635-657
+MB with an arena in each and 338-364 MB with none; without an arena a part takes 3-12% longer
+(a 9-word sentence 411-450 -> 465-481 ms with 2 threads).  So the session that makes the parts
+while an answer plays, ahead of the speaker, has no arena; the quiet one, whose time is the
+wait a person hears and which only makes first parts, keeps it (measured 2026-12-01).
+
 Short texts that come back again and again ("I don't know that from your documents.",
 "Source: xnai-edge user manual.") are kept once synthesised (``CACHE_TEXTS`` of at most
 ``CACHE_MAX_CHARS``): 0.2-0.5 s of CPU each time, and for an abstention the whole wait before
@@ -63,18 +70,21 @@ class Synthesizer:
         from piper import PiperVoice, SynthesisConfig
         from piper.config import PiperConfig
 
-        def session(n: int) -> Any:
+        def session(n: int, *, arena: bool = True) -> Any:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = n
             opts.inter_op_num_threads = 1
+            opts.enable_cpu_mem_arena = arena
             return ort.InferenceSession(str(model_path), sess_options=opts,
                                         providers=["CPUExecutionProvider"])
 
+        quiet = quiet_threads > threads
         try:
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-            self._voice: Any = PiperVoice(session=session(threads), config=config)
-            self._quiet_voice: Any = PiperVoice(session=session(quiet_threads), config=config) \
-                if quiet_threads > threads else self._voice
+            self._voice: Any = PiperVoice(session=session(threads, arena=not quiet),
+                                          config=config)
+            self._quiet_voice: Any = PiperVoice(session=session(quiet_threads),
+                                                config=config) if quiet else self._voice
         except Exception as exc:  # onnxruntime and the config parser raise untyped errors
             raise ModelError(f"cannot load TTS voice {model_path}: {exc}; reinstall with "
                              "`xnai-edge models install --set tiny`") from exc
