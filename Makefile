@@ -49,7 +49,7 @@ demo: install
 	$(BIN)/xnai-edge demo
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
