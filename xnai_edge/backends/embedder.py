@@ -9,8 +9,8 @@ the largest run's working memory for the life of the session, so one batch of 16
 left the process at 601 MB resident, against 241 MB with the arena off, at the same speed
 (95 vs 101 ms a passage, runs alternated).  Without the arena each run's tensors are freed when
 it ends.  Runs of ``RUN_SIZE`` texts are also the fastest: 95 ms a passage against 121 ms in
-runs of 16 (the bigger run's tensors fall out of cache), and a run of 4 peaks at 318 MB where
-one of 16 peaks at 835 MB.
+runs of 16 (probably as the bigger run's tensors no longer fit the caches), and a run of 4
+peaks at 318 MB where one of 16 peaks at 835 MB.
 """
 
 from __future__ import annotations

@@ -85,8 +85,10 @@ class KnowledgeBase:
 
         ``last``: this KB embeds nothing more (a one-shot ``xnai-edge ingest``), so the embedder
         is released before the index is built, and the command's peak memory is the larger
-        of the two rather than their sum: 200 MB of text (278k chunks) peaked at 615 MB with
-        the embedder kept, measured 2026-12-01; see tests/integration/test_bad_input.py.
+        of the two rather than their sum.  200 MB of text (278k chunks), sampled every 0.5 s:
+        250 MB while embedding, then up to 615 MB during the index build with the embedder
+        kept and 500 MB with it released (measured 2026-12-01; the test is in
+        tests/integration/test_bad_input.py).
         """
         report = await self.ingestor().ingest_paths(paths, progress=progress)
         if last:
