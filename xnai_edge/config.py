@@ -174,6 +174,9 @@ class TtsConfig:
     quiet_threads: int = _opt(2, "Threads for an answer's first part, made while nothing plays "
                               "(a second voice session, +130 MB resident, if above threads; "
                               "0 = threads).", min=0, max=64)
+    vary: bool = _opt(True, "Piper's random variation of timing and pitch (the voice's "
+                      "noise_scale / noise_w); false: the same text gives the same samples "
+                      "every time (the tests' spoken wake phrase).")
 
 
 @dataclass(frozen=True)

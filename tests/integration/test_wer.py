@@ -14,6 +14,7 @@ import csv
 import json
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,12 @@ def raw_pairs(direct: Any) -> list[tuple[str, str]]:
 def voice(models_dir: Path) -> Any:
     from xnai_edge.voice.session import VoiceBackends
 
-    ctx = AppContext(config=load_config(None), data_dir=Path(tempfile.mkdtemp()),
-                     models_dir=models_dir)
+    # Piper without its random variation: the same "Hey Jarvis." before every clip in every
+    # run.  With it, each process drew another wake phrase (19.1-20.6k samples), and the
+    # loop's transcript of a borderline clip ("five five": "5 5.", "5" or nothing) with it.
+    config = load_config(None)
+    config = replace(config, tts=replace(config.tts, vary=False))
+    ctx = AppContext(config=config, data_dir=Path(tempfile.mkdtemp()), models_dir=models_dir)
     return ctx, anyio.run(VoiceBackends.load, ctx)
 
 

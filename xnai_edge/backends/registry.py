@@ -66,4 +66,5 @@ def load_tts(models_dir: Path, config: Config) -> Synthesizer:
     onnx = next(f.name for f in store.spec("tts", set_name=config.models.set).files
                 if f.name.endswith(".onnx"))
     return Synthesizer(store.path("tts", onnx, set_name=config.models.set),
-                       threads=config.tts.threads, quiet_threads=config.tts.quiet_threads)
+                       threads=config.tts.threads, quiet_threads=config.tts.quiet_threads,
+                       vary=config.tts.vary)

@@ -60,7 +60,8 @@ def trim_lead(audio: Int16Array, rate: int) -> Int16Array:
 
 class Synthesizer:
     def __init__(self, model_path: Path, config_path: Path | None = None, *, threads: int = 1,
-                 length_scale: float | None = None, quiet_threads: int = 0) -> None:
+                 length_scale: float | None = None, quiet_threads: int = 0,
+                 vary: bool = True) -> None:
         config_path = config_path or model_path.with_name(model_path.name + ".json")
         for p in (model_path, config_path):
             if not p.is_file():
@@ -88,7 +89,9 @@ class Synthesizer:
         except Exception as exc:  # onnxruntime and the config parser raise untyped errors
             raise ModelError(f"cannot load TTS voice {model_path}: {exc}; reinstall with "
                              "`xnai-edge models install --set tiny`") from exc
-        self._syn_config: Any = SynthesisConfig(length_scale=length_scale)
+        # Piper draws fresh noise on every call (unseeded); without it, the same samples.
+        self._syn_config: Any = SynthesisConfig(length_scale=length_scale) if vary else \
+            SynthesisConfig(length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0)
         self.sample_rate: int = int(config.sample_rate)
         self.voice_id = model_path.stem
         self._cache: OrderedDict[str, Int16Array] = OrderedDict()
