@@ -58,12 +58,14 @@ class KnowledgeBase:
                    embedder: Embedder | None = None) -> AsyncIterator[KnowledgeBase]:
         store = await KnowledgeStore.open(data_dir)
         try:
-            from xnai_edge.backends.registry import load_embedder
+            if embedder is None:
+                from xnai_edge.backends.registry import load_embedder
 
-            # No local name for a loaded embedder: this generator's frame lives as long as the
-            # KB, and must not keep an embedder alive that ``ingest(last=True)`` released.
-            kb = cls(store, embedder if embedder is not None else await anyio.to_thread.run_sync(
-                load_embedder, models_dir, config), config, data_dir, anyio.CapacityLimiter(1))
+                embedder = await anyio.to_thread.run_sync(load_embedder, models_dir, config)
+            kb = cls(store, embedder, config, data_dir, anyio.CapacityLimiter(1))
+            # This generator's frame lives as long as the KB: it must not keep an embedder
+            # alive that ``ingest(last=True)`` released.
+            del embedder
             yield kb
         finally:
             await store.close()
