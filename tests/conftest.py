@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from xnai_edge import paths
 
 if TYPE_CHECKING:
-    from squad import SquadKb
+    from squad import BackgroundBuild, SquadKb
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO / "tests" / "data"
@@ -30,14 +32,18 @@ settings.register_profile("xnai-edge", deadline=None,
 settings.load_profile("xnai-edge")
 
 
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
+def installed_models() -> Path:
     """The installed tiny set (``make install`` puts it there; a no-op check when present)."""
     from xnai_edge.modelstore import ModelStore
 
     directory = paths.models_dir(None)
     ModelStore(directory).install("tiny", progress=False)
     return directory
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    return installed_models()
 
 
 @pytest.fixture
@@ -63,9 +69,37 @@ def cli(models_dir: Path, data_dir: Path) -> CliRunner:
     return run
 
 
-@pytest.fixture(scope="session")
-def squad_kb(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SquadKb:
-    """All SQuAD dev passages ingested through the CLI, once per session (tests/squad.py)."""
-    from squad import build
+SQUAD_BUILD: pytest.StashKey[BackgroundBuild] = pytest.StashKey()
 
-    return build(tmp_path_factory.mktemp("squad"), models_dir)
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that read the SQuAD KB go last, and its build starts now, in the background
+    (tests/squad.py says why)."""
+    needs = [item for item in items if "squad_kb" in getattr(item, "fixturenames", ())]
+    if not needs or config.option.collectonly:
+        return
+    ids = {id(item) for item in needs}
+    items[:] = [item for item in items if id(item) not in ids] + needs
+    from squad import BackgroundBuild
+
+    root = Path(tempfile.mkdtemp(prefix="xnai-edge-squad-"))
+    build = BackgroundBuild(root, installed_models())
+    config.stash[SQUAD_BUILD] = build
+
+    def cleanup() -> None:
+        build.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    config.add_cleanup(cleanup)
+
+
+@pytest.fixture(scope="session")
+def squad_kb(request: pytest.FixtureRequest, models_dir: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> SquadKb:
+    """All SQuAD dev passages ingested through the CLI, once per session (tests/squad.py)."""
+    build = request.config.stash.get(SQUAD_BUILD, None)
+    if build is None:  # not started at collection (e.g. the fixture asked for indirectly)
+        from squad import BackgroundBuild
+
+        build = BackgroundBuild(tmp_path_factory.mktemp("squad"), models_dir)
+    return build.wait()

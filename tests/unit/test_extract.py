@@ -439,14 +439,16 @@ def test_extracted_document_can_be_built_by_hand() -> None:
 
 # --- bounded memory ----------------------------------------------------------------------------
 
-def test_200_mb_text_streams_in_bounded_memory(tmp_path: Path) -> None:
-    """~200 MB through extract + chunk_blocks: peak traced memory stays a few MB."""
+def test_40_mb_text_streams_in_bounded_memory(tmp_path: Path) -> None:
+    """~40 MB through extract + chunk_blocks: peak traced memory stays under 2 MB (0.54 MB
+    measured), so nothing grows with the file.  The 200 MB file goes through the whole ingest
+    in tests/integration/test_bad_input.py; here tracemalloc makes each MB cost ~0.3 s."""
     paragraph = ("The kettle boils one litre in two minutes and switches off by itself; the "
                  "café manual says so. Descale it monthly with vinegar, then rinse twice.\n") * 5
     unit = ((paragraph + "\n") * 300).encode()
     path = tmp_path / "huge.txt"
     with path.open("wb") as fh:
-        for _ in range(200 * 2**20 // len(unit)):
+        for _ in range(40 * 2**20 // len(unit)):
             fh.write(unit)
         fh.write(("€uro " * 400_000).encode())  # 2.4 MB in one line without a newline
     size_mb = path.stat().st_size / 2**20
@@ -465,8 +467,8 @@ def test_200_mb_text_streams_in_bounded_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     print(f"\n{size_mb:.0f} MB -> {chunks} chunks in {elapsed:.1f} s under tracemalloc "
           f"({size_mb / elapsed:.1f} MB/s), peak traced {peak:.2f} MB")
-    assert chunks > 200_000 and longest <= 1000
-    assert peak < 20
+    assert chunks > 50_000 and longest <= 1000
+    assert peak < 2
 
 
 def test_markdown_streams_too(tmp_path: Path) -> None:
