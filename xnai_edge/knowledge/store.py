@@ -161,7 +161,9 @@ class KnowledgeStore:
         except sqlite3.Error as exc:
             raise storage_error(exc, self.path) from exc
         try:
-            yield Writer(self._db)
+            writer = Writer(self._db)
+            yield writer
+            await writer.index_text()
             await self._db.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'change_id'")
             with anyio.CancelScope(shield=True):
@@ -192,10 +194,18 @@ class KnowledgeStore:
 
 
 class Writer:
-    """Statements allowed inside ``KnowledgeStore.write()``."""
+    """Statements allowed inside ``KnowledgeStore.write()``.
+
+    Chunks reach the BM25 table once per document, at the end of the change (``index_text``),
+    not batch by batch: FTS5 writes its pending terms out as a new segment whenever a statement
+    that changes it begins inside a transaction, and merging those segments is most of the cost.
+    24,000 SQuAD passages went in 7.4-8.6 s in statements of 16, 1.1 s in one (2026-12-01).
+    """
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self._unindexed: dict[int, str] = {}
+        """Documents whose chunks are not in ``chunks_fts`` yet: id -> title."""
 
     async def remove_document(self, path: str) -> bool:
         row = await (await self._db.execute(
@@ -231,10 +241,16 @@ class Writer:
             [(doc_id, c.ordinal, c.heading, c.text,
               np.ascontiguousarray(c.embedding, dtype="<f4").tobytes(), embedder)
              for c in chunks])
-        await self._db.execute(
-            "INSERT INTO chunks_fts (rowid, text, heading, title) "
-            "SELECT id, text, heading, ? FROM chunks WHERE doc_id = ? AND ordinal BETWEEN ? AND ?",
-            (title, doc_id, chunks[0].ordinal, chunks[-1].ordinal))
+        self._unindexed[doc_id] = title
         await self._db.execute(
             "UPDATE documents SET chunk_count = chunk_count + ? WHERE id = ?",
             (len(chunks), doc_id))
+
+    async def index_text(self) -> None:
+        """Put the chunks added in this change into the BM25 table (``write()`` calls it
+        before it commits)."""
+        for doc_id, title in self._unindexed.items():
+            await self._db.execute(
+                "INSERT INTO chunks_fts (rowid, text, heading, title) "
+                "SELECT id, text, heading, ? FROM chunks WHERE doc_id = ?", (title, doc_id))
+        self._unindexed.clear()
