@@ -322,6 +322,9 @@ def tables(r: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    from xnai_edge import heap
+
+    heap.limit_arenas()  # as ``xnai-edge listen`` does
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--wer", action="store_true", help="also the WER runs (~4 min)")

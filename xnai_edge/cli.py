@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from xnai_edge import __version__
+from xnai_edge import __version__, heap
 from xnai_edge.errors import XnaiError
 
 EXIT_ERROR = 1
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    heap.limit_arenas()  # before any thread starts (xnai_edge/heap.py says why)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

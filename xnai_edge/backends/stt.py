@@ -29,6 +29,13 @@ do I add documents?"), so a result that repeats itself, or runs past ``6 tokens/
 at least 1.5x as long.  Passes while the person is still speaking (``quick=True``) take the
 first window and no second try: only their stable prefix is used.
 
+Threads.  With glibc's default heaps (one per thread, up to 8 per core) CTranslate2's encoder
+ran no faster on two threads than on one in a 10 s window (0.27-0.30 s either way), though it
+did in 30 s (1.38 -> 0.70 s).  With at most two heaps (``heap.limit_arenas``, which ``cli.main``
+sets before anything starts a thread: set after the other models are loaded it does not help)
+a 10 s window takes 0.15 s on two threads, and a whole pass over a 1.1 s / 3.0 s recording
+0.28 / 0.32 s against 0.39 / 0.45 s on one (tiny.en int8, quiet machine, 2026-12-01).
+
 The gate's VAD check needs Silero over the whole clip (~40 ms for a 2 s question, window by
 window).  The voice loop has already run the same model over the same audio as it streamed
 in, so it hands its verdict over (``speech=``) instead of having it computed again.
