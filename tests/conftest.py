@@ -72,6 +72,7 @@ def cli(models_dir: Path, data_dir: Path) -> CliRunner:
 SQUAD_BUILD: pytest.StashKey[BackgroundBuild] = pytest.StashKey()
 
 
+@pytest.hookimpl(trylast=True)  # after ``-k`` / ``-m`` have deselected what they do
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that read the SQuAD KB go last, and its build starts now, in the background
     (tests/squad.py says why)."""

@@ -8,7 +8,7 @@ the life of the process.  ``malloc_trim(0)`` returns them.
 ("arenas", up to 8 per core).  With them, faster-whisper's encoder gains nothing from a second
 thread in the windows the voice loop uses; with at most two, it runs in about half the time
 (``backends/stt.py`` has the figures).  Not root-caused; the embedder and Piper run at the same
-speed either way (measured 2026-12-01).
+speed either way (measured 2026-12-02).
 
 Where there is no glibc both do nothing.
 """

@@ -34,7 +34,7 @@ ran no faster on two threads than on one in a 10 s window (0.27-0.30 s either wa
 did in 30 s (1.38 -> 0.70 s).  With at most two heaps (``heap.limit_arenas``, which ``cli.main``
 sets before anything starts a thread: set after the other models are loaded it does not help)
 a 10 s window takes 0.15 s on two threads, and a whole pass over a 1.1 s / 3.0 s recording
-0.28 / 0.32 s against 0.39 / 0.45 s on one (tiny.en int8, quiet machine, 2026-12-01).
+0.28 / 0.32 s against 0.39 / 0.45 s on one (tiny.en int8, quiet machine, 2026-12-02).
 
 The gate's VAD check needs Silero over the whole clip (~40 ms for a 2 s question, window by
 window).  The voice loop has already run the same model over the same audio as it streamed
