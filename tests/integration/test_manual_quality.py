@@ -45,7 +45,9 @@ def test_manual_questions_are_answered_right_and_not_refused(summary: dict[str, 
 
 
 def test_questions_the_manual_does_not_answer_get_i_dont_know(summary: dict[str, Any]) -> None:
-    assert summary["abstained_when_unanswerable"] >= 0.2  # measured 0.4
+    # measured 0.6: "What uid does the www-data user have?" and "How much memory ...?" are
+    # refused since a number question needs a number in its answer (0.4 before)
+    assert summary["abstained_when_unanswerable"] >= 0.5
 
 
 def test_manual_answers_are_short_and_name_their_source(results: list[Result]) -> None:

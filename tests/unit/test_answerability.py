@@ -83,3 +83,17 @@ def test_the_answer_decision_is_monotone_in_the_evidence(base: dict[str, float],
                                                          more: float) -> None:
     stronger = {**base, name: base[name] + more}
     assert model().answers(stronger) or not model().answers(base)
+
+
+def test_a_question_wanting_a_value_the_sentence_lacks_is_not_answered() -> None:
+    strong = {"cov": 1.0, "support": 1.0, "head": 1.0, "terms": 1.0, "dense": 0.9,
+              "sel": 1.0, "margin": 1.0, "kind": 0.0}
+    assert model().answers({**strong, "no_value": 0.0})
+    assert not model().answers({**strong, "no_value": 1.0})
+
+
+@given(base=st.fixed_dictionaries({n: unit for n in [*ANSWER, "head"]}), less=unit)
+def test_less_evidence_against_never_turns_an_answer_into_a_refusal(base: dict[str, float],
+                                                                    less: float) -> None:
+    weaker_against = {**base, "no_value": max(0.0, base["no_value"] - less)}
+    assert model().answers(weaker_against) or not model().answers(base)

@@ -115,3 +115,14 @@ def test_an_untyped_question_keeps_its_best_sentence() -> None:
     assert found is not None
     assert found.sentence == "In Debian, the operator user is no longer created by default."
 
+
+
+def test_a_number_question_whose_passage_has_no_number_says_so() -> None:
+    www = SourceText(title="Users and groups", heading="www-data",
+                     text="Some web servers run as www-data. Web content should not be "
+                          "owned by this user.", path="/docs/users.txt", chunk_id=4,
+                     similarity=0.5, score=1.0)
+    found = best_sentence("What uid does the www-data user have?", [www])
+    assert found is not None and found.features["no_value"] == 1.0
+    found = best_sentence("What uid did the operator user have?", [OPERATOR])
+    assert found is not None and found.features["no_value"] == 0.0

@@ -7,7 +7,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from xnai_edge.brain.shorten import short_answer
-from xnai_edge.brain.span import answer_kind, candidates, pick_span
+from xnai_edge.brain.span import answer_kind, candidates, pick_span, wants_value
 
 NORMANS = ("The Normans invaded Ireland in 1169, led by Richard de Clare, known as Strongbow, "
            "and soon took control of large parts of the country.")
@@ -30,6 +30,12 @@ NORMANS = ("The Normans invaded Ireland in 1169, led by Richard de Clare, known 
     ("Which port does the server listen on?", "number"),
     ("What level of detail does the log keep?", "other"),
     ("What does the -t option do?", "other"),
+    # A leading condition is not the question: its kind comes from what follows.
+    ("When root-squashing is used over NFS, which user is root access performed as?",
+     "other"),
+    ("If I reset the device, how many documents are kept?", "number"),
+    ("When a pathogen is eaten it becomes trapped in what vesicle?", "other"),
+    ("When was the boiler serviced?", "date"),
 ])
 def test_answer_kind(question: str, kind: str) -> None:
     assert answer_kind(question) == kind
@@ -140,3 +146,24 @@ def test_a_command_holding_the_questions_verb_is_the_answer_and_the_cut_ends_its
     assert found is not None and found.text == "`xnai-edge models install --set tiny`"
     assert short_answer(question, MODELS, 30, 15) == \
         "Install or repair them with `xnai-edge models install --set tiny`"
+
+
+@pytest.mark.parametrize(("question", "wants"), [
+    ("What uid does the www-data user have?", True),
+    ("How much memory does gzip need?", True),
+    ("In what year did Tesla's father die?", True),
+    ("When was the boiler serviced?", True),
+    ("When do treaties apply?", False),  # a rule: "as soon as they enter into force"
+    ("Who owns PostgreSQL databases?", False),
+    ("How do I mute the microphone?", False),
+])
+def test_which_questions_want_a_number_or_a_date(question: str, wants: bool) -> None:
+    assert wants_value(question) is wants
+
+
+def test_clock_times_are_dates() -> None:
+    assert [c.text for c in candidates("What time do members vote?",
+                                       "Each sitting day, normally at 5 pm, members vote.")] \
+        == ["5 pm"]
+    assert [c.text for c in candidates("When does the backup run?",
+                                       "The backup runs at 03:30 am.")] == ["03:30 am"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from xnai_edge.brain.answerability import Linear, model
 from xnai_edge.brain.sentences import passage_sentences
-from xnai_edge.brain.span import answer_kind, has_candidate
+from xnai_edge.brain.span import answer_kind, has_candidate, wants_value
 from xnai_edge.brain.terms import (
     idf,
     near_pairs,
@@ -207,6 +207,7 @@ def best_sentence(question: str, passages: Sequence[SourceText], *, carried: str
                 "terms": min(1.0, len(question_terms(question)) / 4),
                 "unmatched_name": _unmatched_name(question, everywhere),
                 "unmatched_negation": float(bool(_NEGATION.search(question)) and not
-                                            _NEGATION.search(window_text(best)))}
+                                            _NEGATION.search(window_text(best))),
+                "no_value": float(f["kind"] <= 0 and wants_value(question))}
     return Extract(sentence=best.sentence, source=best.source, support=features["support"],
                    score=best.score, features=features)

@@ -23,7 +23,8 @@ _DATE = re.compile(
     rf"\b(?:(?:early|late|mid|the)[ -])?(?:\d{{1,2}} {_MONTH},? \d{{3,4}}|{_MONTH} \d{{1,2}}"
     rf"(?:st|nd|rd|th)?,? \d{{3,4}}|{_MONTH},? \d{{3,4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?|"
     rf"\d{{3,4}}s?(?:\s?(?:BC|AD|BCE|CE))?|\d{{1,2}}(?:st|nd|rd|th)(?: (?:to|and|or) "
-    rf"\d{{1,2}}(?:st|nd|rd|th))? centur(?:y|ies)|{_MONTH}|{_WEEKDAY})\b")
+    rf"\d{{1,2}}(?:st|nd|rd|th))? centur(?:y|ies)|{_MONTH}|{_WEEKDAY}|"
+    rf"\d{{1,2}}(?::\d\d)? ?(?:am|pm|a\.m\.|p\.m\.)|noon|midnight)\b")
 _NUMBER = re.compile(
     rf"(?:[$£€]\s?)?\b(?:\d+(?:,\d{{3}})*(?:\.\d+)?|{_NUMWORD})"
     rf"(?:[ -](?:{_NUMWORD}|percent|per cent|%))*(?:\s?%)?(?-i: [a-z]+)?", re.IGNORECASE)
@@ -51,9 +52,23 @@ class Span:
     kind: str
 
 
+_AUX = r"(?:did|was|were|is|are|do|does|will|would|can|could|has|have|had|should|may|might)"
+_LEADING_CLAUSE = re.compile(rf"(?:when|if|while|after|before|once) (?!{_AUX}\b)([^,?]+)(?:, )?")
+"""A condition in front of the question proper ("When root-squashing is used over NFS, which
+user ...?", "When a pathogen is eaten it becomes trapped in what?"): "when" + a subject, not
+"when" + an auxiliary ("when did ...").  The kind is read from what follows the comma."""
+
+_HABITUAL_WHEN = re.compile(r"when (?:do|does|is|are|can|could|should|will|would|may)\b")
+""""When do treaties apply?", "When is the debate held?": asked of a rule or a habit, answered
+as often by a condition ("as soon as they enter into force") as by a date."""
+
+
 def answer_kind(question: str) -> str:
     """date / number / person / place / command / other, from the question's wording."""
     q = " ".join(question.lower().split())
+    clause = _LEADING_CLAUSE.match(q)
+    if clause:
+        q = q[clause.end():] if clause.group(0).endswith(", ") else ""
     if re.match(r"(when|in what (year|month|decade|century)|what (year|month|day|date|decade|"
                 r"century|time|period|era)|which (year|month|century|decade)|since when|"
                 r"by what year|during what)\b", q) or re.search(
@@ -108,6 +123,15 @@ _COMMON_STARTS = frozenset("the a an in on at it this that these those there he 
                            "for from of to with although since under despite following instead "
                            "many several some most both each all until upon".split())
 """Capitalised only because they open a sentence ("Under Kubiak, ..." names Kubiak)."""
+
+
+def wants_value(question: str) -> bool:
+    """The question asks for a number or a date, so an answer without one is no answer:
+    "What uid does www-data have?" is not answered by "Some web servers run as www-data.".
+    A habitual "when" ("When do treaties apply?") is left out (see ``_HABITUAL_WHEN``)."""
+    kind = answer_kind(question)
+    q = " ".join(question.lower().split())
+    return kind == "number" or (kind == "date" and not _HABITUAL_WHEN.match(q))
 
 
 def has_candidate(question: str, sentence: str) -> bool:
