@@ -94,17 +94,25 @@ class VoiceLoop(TypedInput):
                 self._on_chunk(chunk)
                 last = chunk
             # Input ended: no follow-up can come, but an utterance in progress is finished and
-            # an answer in flight is played out, with the clock running on in real time.
+            # an answer in flight is played out, with the clock running on in real time.  Each
+            # tick is due at a fixed moment (as ``pacing.paced`` does): sleeping one chunk's
+            # length after the work of the last one drifted ~3 ms a tick, 0.2 s behind after
+            # a 6 s answer (tools/bench_wait.py counted those ticks as late playback).
+            due = anyio.current_time()
             while last is not None and (self.state == "listening" or self._timeline.speaking
                                         or self._answer_scope is not None):
                 if self.state == "follow-up":
                     break
-                await anyio.sleep(last.duration)
+                due += last.duration
+                await anyio.sleep(max(0.0, due - anyio.current_time()))
                 self._on_chunk(silence(self._now, last.duration))
         self._set_state("idle")
 
     def _on_chunk(self, chunk: AudioChunk) -> None:
-        self._now = chunk.start + chunk.duration
+        # Rounded to the microsecond, like every stamp taken from it: a sum of chunk lengths
+        # and a chunk's own start differ in the last bit (3.2800000000000002 against 3.28),
+        # which put an answer's first audio "before" the end of the turn it followed.
+        self._now = round(chunk.start + chunk.duration, 6)
         if self.muted:
             if self.state in ("listening", "follow-up"):
                 self._drop_speculation()
@@ -262,8 +270,8 @@ class VoiceLoop(TypedInput):
             self._drained.set()
         turn = self._turn
         if speech and turn is not None and "first_audio" not in turn.stamps:
-            turn.stamps["first_audio"] = self._now - seconds
-            self._bus.publish(ev.AudioOut(audio_s=self._now - seconds, first=True))
+            turn.stamps["first_audio"] = start = round(self._now - seconds, 6)
+            self._bus.publish(ev.AudioOut(audio_s=start, first=True))
 
     # ---------------------------------------------------------------- answer task
     async def _answer(self, audio: npt.NDArray[np.int16], transcript: Any, turn: Turn,
