@@ -86,8 +86,8 @@ class AnswerModel:
         A question that asks for a number or a date (``span.wants_value``) is not answered by
         a sentence holding neither (``no_value``), whatever else it shares with the question:
         "What uid does the www-data user have?" -> "Some web servers run as www-data." is a
-        non-answer.  On the SQuAD dev report half this veto refused 13 more SQuAD 2.0
-        unanswerables and 11 more answerable questions, 7 of them answered wrongly before;
+        non-answer.  On the SQuAD dev report half this veto refused ~13 more SQuAD 2.0
+        unanswerables and ~10 more answerable questions, ~7 of them answered wrongly before;
         on the manual set 2 more unanswerables and no answerable one (docs/answering.md)."""
         if features.get("no_value", 0.0) >= 1.0:
             return False
