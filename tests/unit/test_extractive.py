@@ -116,7 +116,6 @@ def test_an_untyped_question_keeps_its_best_sentence() -> None:
     assert found.sentence == "In Debian, the operator user is no longer created by default."
 
 
-
 def test_a_number_question_whose_passage_has_no_number_says_so() -> None:
     www = SourceText(title="Users and groups", heading="www-data",
                      text="Some web servers run as www-data. Web content should not be "

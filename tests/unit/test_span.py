@@ -36,6 +36,7 @@ NORMANS = ("The Normans invaded Ireland in 1169, led by Richard de Clare, known 
     ("If I reset the device, how many documents are kept?", "number"),
     ("When a pathogen is eaten it becomes trapped in what vesicle?", "other"),
     ("When was the boiler serviced?", "date"),
+    ("Before what year was the boiler serviced?", "date"),
 ])
 def test_answer_kind(question: str, kind: str) -> None:
     assert answer_kind(question) == kind

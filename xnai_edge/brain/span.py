@@ -53,10 +53,13 @@ class Span:
 
 
 _AUX = r"(?:did|was|were|is|are|do|does|will|would|can|could|has|have|had|should|may|might)"
-_LEADING_CLAUSE = re.compile(rf"(?:when|if|while|after|before|once) (?!{_AUX}\b)([^,?]+)(?:, )?")
+_LEADING_CLAUSE = re.compile(
+    rf"(?:when|if|while|after|before|once) (?!(?:{_AUX}|what|which|who|whom|whose|how|where)\b)"
+    r"([^,?]+)(?:, )?")
 """A condition in front of the question proper ("When root-squashing is used over NFS, which
 user ...?", "When a pathogen is eaten it becomes trapped in what?"): "when" + a subject, not
-"when" + an auxiliary ("when did ...").  The kind is read from what follows the comma."""
+"when" + an auxiliary ("when did ...") or a question word ("before what year ...?").  The kind
+is read from what follows the comma."""
 
 _HABITUAL_WHEN = re.compile(r"when (?:do|does|is|are|can|could|should|will|would|may)\b")
 """"When do treaties apply?", "When is the debate held?": asked of a rule or a habit, answered
