@@ -3,8 +3,10 @@
 Retrieval is the slow part (embedding every question); the answer logic is pure.  So the
 retrieval *candidates* of every dev question (BM25 and cosine scores, both complete over the
 union of each one's top 40) are computed once through the real ``Retriever`` and cached as
-JSON; fusion, sentence reranking, sentence picking, answerability and shortening are then
-replayed in process from the cache, exactly as ``Retriever.search`` and ``Answerer`` do them.
+JSON, with the embeddings of every question and of every sentence of the KB beside it (.npz,
+for the sentence similarity ``sdense``); fusion, sentence reranking, sentence picking,
+answerability and shortening are then replayed in process from the cache, exactly as
+``Retriever.search`` and ``Answerer`` do them.
 
 Measured:
 * answerable (questions-dev.jsonl): right = the spoken answer contains a gold span (case and
@@ -19,14 +21,19 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xnai_edge.brain.answerability import AnswerModel, model
+import anyio
+import numpy as np
+
+from xnai_edge.brain.answerability import AnswerModel, Linear, model
 from xnai_edge.brain.entry import name_entry
-from xnai_edge.brain.extractive import Extract, SourceText, best_sentence
+from xnai_edge.brain.extractive import Extract, SourceText, best_sentence, top_sentences
+from xnai_edge.brain.sentences import passage_sentences
 from xnai_edge.brain.shorten import short_answer
 from xnai_edge.config import Config
 from xnai_edge.knowledge.base import KnowledgeBase
@@ -34,7 +41,7 @@ from xnai_edge.knowledge.fusion import sentence_rerank, weighted_fusion
 
 ROOT = Path(__file__).resolve().parent.parent
 SQUAD = ROOT / "tests" / "data" / "squad-dev"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -75,17 +82,36 @@ async def build_cache(kb: KnowledgeBase, out: Path, candidates: int = 40) -> dic
     for q in load_jsonl(SQUAD / "unanswerable-dev.jsonl"):
         items.append({"question": q["question"], "answers": [], "doc": q["near_passage"],
                       "answerable": False})
+    questions = []
     for n, item in enumerate(items):
         qvec = await retriever.embed_query(item["question"])
         lexical, dense = await retriever.candidates(item["question"], qvec, candidates)
         item["lexical"] = {str(k): round(v, 5) for k, v in lexical.items()}
         item["dense"] = {str(k): round(v, 5) for k, v in dense.items()}
+        questions.append(qvec)
         if n % 500 == 0:
-            print(f"cached {n}/{len(items)}", flush=True)
+            print(f"cached {n}/{len(items)}", file=sys.stderr, flush=True)
+    sentences = sorted({s for v in chunks.values() for s in passage_sentences(v[3])})
+    print(f"embedding {len(sentences)} sentences", file=sys.stderr, flush=True)
+    vectors = await anyio.to_thread.run_sync(kb.embedder.embed, sentences)
     data = {"format": CACHE_FORMAT, "chunks": {str(k): v for k, v in chunks.items()},
-            "items": items}
+            "items": items, "sentences": sentences}
     out.write_text(json.dumps(data), encoding="utf-8")
+    np.savez(vectors_path(out), questions=np.array(questions), sentences=vectors)
     return data
+
+
+def vectors_path(cache: Path) -> Path:
+    return cache.with_suffix(".npz")
+
+
+def cache_is_current(path: Path) -> bool:
+    """The cache and its vectors exist and are of this format (else: build it again)."""
+    if not (path.is_file() and vectors_path(path).is_file()):
+        return False
+    with path.open(encoding="utf-8") as f:
+        head = f.read(64)
+    return head.startswith(f'{{"format": {CACHE_FORMAT},')
 
 
 def load_cache(path: Path) -> dict[str, Any]:
@@ -93,9 +119,13 @@ def load_cache(path: Path) -> dict[str, Any]:
     if data.get("format") != CACHE_FORMAT:
         raise SystemExit(f"{path}: old cache format; rebuild it")
     data["chunks"] = {int(k): v for k, v in data["chunks"].items()}
-    for item in data["items"]:
+    vectors = np.load(vectors_path(path))
+    sentence_vectors = vectors["sentences"]
+    data["sentence_vectors"] = {s: sentence_vectors[i] for i, s in enumerate(data["sentences"])}
+    for item, qvec in zip(data["items"], vectors["questions"], strict=True):
         item["lexical"] = {int(k): v for k, v in item["lexical"].items()}
         item["dense"] = {int(k): v for k, v in item["dense"].items()}
+        item["qvec"] = qvec
     return data
 
 
@@ -110,12 +140,13 @@ class Replay:
     passages: int
     max_words: int
     typed_words: int
+    similar_sentences: int
 
     @classmethod
     def of(cls, config: Config) -> Replay:
         r, a = config.retrieval, config.answer
         return cls(r.dense_weight, r.rerank_depth, r.rerank_weight, a.passages,
-                   a.max_answer_words, a.typed_answer_words)
+                   a.max_answer_words, a.typed_answer_words, a.similar_sentences)
 
 
 def ranked(item: dict[str, Any], chunks: dict[int, list[str]], knobs: Replay, k: int,
@@ -140,10 +171,29 @@ def sources(item: dict[str, Any], chunks: dict[int, list[str]],
                        item["dense"].get(c, 0.0), score) for c, score in head]
 
 
-def answer_of(item: dict[str, Any], passages: list[SourceText], knobs: Replay,
-              answer_model: AnswerModel) -> tuple[Extract | None, float, str]:
+def cosines(data: dict[str, Any], item: dict[str, Any], top: dict[str, str],
+            ) -> dict[str, float]:
+    """``KnowledgeBase.similarities`` of ``top_sentences`` from the cached vectors (the SQuAD
+    passages have no headings: the text embedded is the sentence)."""
+    vectors = data["sentence_vectors"]
+    return {sentence: float(item["qvec"] @ vectors[text]) for sentence, text in top.items()}
+
+
+def extract_of(data: dict[str, Any], item: dict[str, Any], passages: list[SourceText],
+               knobs: Replay, scorer: Linear) -> Extract | None:
+    """``Answerer._find`` after retrieval: words pick the candidates, their embedding the
+    sentence."""
+    if not knobs.similar_sentences or not passages:
+        return best_sentence(item["question"], passages, scorer=scorer)
+    top = top_sentences(item["question"], passages, knobs.similar_sentences, scorer=scorer)
+    return best_sentence(item["question"], passages, scorer=scorer,
+                         cosines=cosines(data, item, top))
+
+
+def answer_of(data: dict[str, Any], item: dict[str, Any], passages: list[SourceText],
+              knobs: Replay, answer_model: AnswerModel) -> tuple[Extract | None, float, str]:
     """(extract, answerability, spoken text or '' for "I don't know")."""
-    extract = best_sentence(item["question"], passages, scorer=answer_model.sentence)
+    extract = extract_of(data, item, passages, knobs, answer_model.sentence)
     if extract is None:
         return None, 0.0, ""
     p = answer_model.answerable.prob(extract.features)
@@ -167,7 +217,7 @@ def evaluate(data: dict[str, Any], items: list[dict[str, Any]], knobs: Replay,
         head = ranked(item, chunks, knobs, max(5, knobs.passages))
         docs = [chunks[c][0] for c, _ in head]
         passages = sources(item, chunks, head[:knobs.passages])
-        extract, _, spoken = answer_of(item, passages, knobs, answer_model)
+        extract, _, spoken = answer_of(data, item, passages, knobs, answer_model)
         if item["answerable"]:
             n_ans += 1
             at1 += docs[:1] == [item["doc"]]
@@ -181,7 +231,7 @@ def evaluate(data: dict[str, Any], items: list[dict[str, Any]], knobs: Replay,
             if hidden:
                 title = doc_title[item["doc"]]
                 hh = ranked(item, chunks, knobs, knobs.passages, hidden_title=title)
-                hidden_abstain += not answer_of(item, sources(item, chunks, hh), knobs,
+                hidden_abstain += not answer_of(data, item, sources(item, chunks, hh), knobs,
                                                 answer_model)[2]
         else:
             n_un += 1

@@ -32,8 +32,11 @@ sys.path.insert(0, str(ROOT))
 from tools.answer_quality import (  # noqa: E402
     Replay,
     build_cache,
+    cache_is_current,
     contains_gold,
+    cosines,
     evaluate,
+    extract_of,
     load_cache,
     ranked,
     sources,
@@ -47,7 +50,7 @@ from xnai_edge.brain.answerability import (  # noqa: E402
     AnswerModel,
     Linear,
 )
-from xnai_edge.brain.extractive import best_sentence, score_sentences  # noqa: E402
+from xnai_edge.brain.extractive import score_sentences, top_sentences  # noqa: E402
 from xnai_edge.config import Config  # noqa: E402
 
 OUT = ROOT / "xnai_edge" / "data" / "answerability.json"
@@ -80,7 +83,13 @@ def fit_sentence(data: dict[str, Any], items: list[dict[str, Any]], knobs: Repla
             continue
         passages = sources(item, data["chunks"], ranked(item, data["chunks"], knobs,
                                                         knobs.passages))
-        for s in score_sentences(item["question"], passages, scorer=DEFAULT.sentence).scored:
+        similar = None
+        if knobs.similar_sentences:
+            top = top_sentences(item["question"], passages, knobs.similar_sentences,
+                                scorer=DEFAULT.sentence)
+            similar = cosines(data, item, top)
+        for s in score_sentences(item["question"], passages, scorer=DEFAULT.sentence,
+                                 cosines=similar).scored:
             rows.append([s.features[n] for n in names])
             labels.append(float(contains_gold(s.sentence, item["answers"])))
     w, b = logistic(np.array(rows), np.array(labels), [SENTENCE[n] for n in names])
@@ -102,8 +111,7 @@ def fit_answerable(data: dict[str, Any], items: list[dict[str, Any]], knobs: Rep
             cases.append((ranked(item, chunks, knobs, knobs.passages,
                                  hidden_title=title_of[item["doc"]]), 0.0))
         for head, label in cases:
-            extract = best_sentence(item["question"], sources(item, chunks, head),
-                                    scorer=sentence)
+            extract = extract_of(data, item, sources(item, chunks, head), knobs, sentence)
             if extract is not None:
                 rows.append([extract.features[n] for n in names])
                 labels.append(label)
@@ -130,7 +138,7 @@ def main() -> None:
                         help="also report the hand-set DEFAULT model")
     args = parser.parse_args()
     cache = Path(args.cache)
-    if not cache.exists():
+    if not cache_is_current(cache):
         anyio.run(make_cache, args, cache)
     data = load_cache(cache)
     knobs = Replay.of(Config())

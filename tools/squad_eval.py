@@ -145,11 +145,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                                 if q["gold_passage"] in kept], args.questions)
             result["retrieval"] = await retrieval(kb, questions, args.k)
         else:
-            from tools.answer_quality import Replay, build_cache, evaluate, load_cache
+            from tools.answer_quality import (
+                Replay,
+                build_cache,
+                cache_is_current,
+                evaluate,
+                load_cache,
+            )
             from tools.answer_quality import split as halves
 
             cache = Path(args.cache)
-            if not cache.exists():
+            if not cache_is_current(cache):
                 await build_cache(kb, cache)
             data = load_cache(cache)
             fit, report = halves(data["items"], data["chunks"])

@@ -65,15 +65,15 @@ def test_answerable_questions_are_answered_right_and_rarely_refused(
     right = sum(a.method != "abstain" and contains_gold(a.text, q["answers"]) for q, a in pairs)
     refused = sum(a.method == "abstain" for _, a in pairs)
     print(f"\ncontains gold {right / len(pairs):.3f}, refused {refused / len(pairs):.3f}")
-    assert right / len(pairs) >= 0.60  # measured 0.642
-    assert refused / len(pairs) <= 0.14  # measured 0.067
+    assert right / len(pairs) >= 0.60  # measured 0.625 (0.642 before the sentence cosine)
+    assert refused / len(pairs) <= 0.14  # measured 0.108 (0.067 before; whole report half 0.074)
 
 
 def test_unanswerable_questions_get_i_dont_know(results: dict[str, list[Any]]) -> None:
     pairs = results["unanswerable"]
     refused = sum(a.method == "abstain" for _, a in pairs)
     print(f"\nunanswerable refused {refused / len(pairs):.3f}")
-    assert refused / len(pairs) >= 0.14  # measured 0.188
+    assert refused / len(pairs) >= 0.14  # measured 0.188 (0.212 before; whole report half 0.200)
 
 
 def test_spoken_answers_are_short_and_name_their_source(results: dict[str, list[Any]],

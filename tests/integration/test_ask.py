@@ -192,3 +192,19 @@ def test_a_follow_up_is_answered_from_the_section_of_the_previous_question(
     assert "kb remove" in text, text
     assert chunk_ids and chunk(manual_kb, chunk_ids[0])[0] == \
         "xnai-edge user manual > Adding your documents"
+
+
+def test_the_embedder_scores_sentences_by_meaning(models_dir: Path, manual_kb: Path) -> None:
+    """``KnowledgeBase.similarities`` (the real MiniLM): a paraphrase of the question is
+    nearer than a sentence on another topic, and every text gets its cosine."""
+    ask_json(models_dir, manual_kb, "What is the wake word?")  # the manual is ingested
+    near, far = "Say 'hey Jarvis' to wake the assistant.", "Tomatoes need sun in summer."
+
+    async def main() -> dict[str, float]:
+        async with KnowledgeBase.open(manual_kb, models_dir, Config()) as kb:
+            assert await kb.similarities("anything", []) == {}
+            return await kb.similarities("Which phrase wakes you up?", [near, far])
+
+    found = anyio.run(main)
+    assert set(found) == {near, far}
+    assert -1.0 <= found[far] < found[near] <= 1.0

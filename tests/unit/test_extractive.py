@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xnai_edge.brain.extractive import SourceText, best_sentence, stem
+from xnai_edge.brain.extractive import SourceText, best_sentence, stem, top_sentences
 
 BOILER = SourceText(
     title="House notes", heading="Heating",
@@ -101,7 +101,8 @@ OPERATOR = SourceText(
     path="/docs/users.txt", chunk_id=3, similarity=0.6, score=1.0)
 
 
-def test_a_number_question_takes_the_next_sentence_when_that_has_the_number() -> None:
+def test_a_number_question_takes_the_sentence_of_its_passage_that_has_the_number(
+        ) -> None:
     # "... no longer created by default." holds more of the question's words, but no number.
     found = best_sentence("What uid did the operator user have?", [OPERATOR])
     assert found is not None and found.sentence == "It had uid 37."
@@ -125,3 +126,42 @@ def test_a_number_question_whose_passage_has_no_number_says_so() -> None:
     assert found is not None and found.features["no_value"] == 1.0
     found = best_sentence("What uid did the operator user have?", [OPERATOR])
     assert found is not None and found.features["no_value"] == 0.0
+
+
+def test_a_number_question_looks_past_the_next_sentence_in_the_same_passage() -> None:
+    # The sentence holding the value need not follow the best one directly.
+    moved = SourceText(
+        title="Users and Groups", heading="Chapter 2. Users and Groups > operator",
+        text="In Debian, the operator user is no longer created by default. Backups went to "
+             "tape. It had uid 37.", path="/docs/users.txt", chunk_id=3, similarity=0.6,
+        score=1.0)
+    found = best_sentence("What uid did the operator user have?", [moved])
+    assert found is not None and found.sentence == "It had uid 37."
+
+
+TWINS = SourceText(
+    title="House notes", heading="Heating",
+    text="The boiler was fitted by Anna Berg. The boiler was serviced by Anna Berg.",
+    path="/docs/house.md", chunk_id=8, similarity=0.5, score=1.0)
+Q_TWINS = "Who repaired the boiler?"  # the same words in both: a tie
+
+
+def test_the_sentences_meaning_orders_the_candidates_that_words_found() -> None:
+    fitted = "The boiler was fitted by Anna Berg."
+    serviced = "The boiler was serviced by Anna Berg."
+    without = best_sentence(Q_TWINS, [TWINS])
+    assert without is not None and "sdense" not in without.features
+    for near in (fitted, serviced):
+        far = serviced if near == fitted else fitted
+        found = best_sentence(Q_TWINS, [TWINS], cosines={near: 0.9, far: 0.1})
+        assert found is not None and found.sentence == near
+        assert found.features["sdense"] == 0.9
+
+
+def test_the_top_sentences_are_embedded_with_their_sections_label() -> None:
+    top = top_sentences("What uid did the operator user have?", [OPERATOR], 2)
+    assert len(top) == 2
+    for sentence, text in top.items():
+        assert text == f"operator: {sentence}"
+    plain = SourceText("Notes", "", "The uid was 37.", "/n.txt", 1)
+    assert top_sentences("What uid?", [plain], 8) == {"The uid was 37.": "The uid was 37."}

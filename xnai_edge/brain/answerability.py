@@ -28,7 +28,7 @@ from xnai_edge.errors import XnaiError
 # Feature -> sign of its weight (+1 evidence for, -1 evidence against, 0 free).
 SENTENCE: dict[str, int] = {
     "cov": 1, "ctx": 1, "head": 1, "pairs": 1, "kind": 1, "defines": 1, "novel": 1,
-    "rank": -1, "fused": 1, "dense": 1}
+    "rank": -1, "fused": 1, "dense": 1, "sdense": 1}
 ANSWER: dict[str, int] = {
     "cov": 1, "support": 1, "pairs": 1, "kind": 1, "dense": 1, "fused": 1, "sel": 1,
     "margin": 1, "terms": 1, "missing": -1, "absent": -1, "unmatched_name": -1,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -24,7 +24,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from xnai_edge.brain.answerability import model
 from xnai_edge.brain.entry import name_entry
-from xnai_edge.brain.extractive import Extract, SourceText, best_sentence
+from xnai_edge.brain.extractive import Extract, SourceText, best_sentence, top_sentences
 from xnai_edge.brain.followup import carried_terms, needs_context, rewrite
 from xnai_edge.brain.grounding import is_abstention, is_grounded
 from xnai_edge.brain.prompt import answer_messages
@@ -41,6 +41,8 @@ DONT_KNOW = "I don't know that from your documents."
 
 class Searcher(Protocol):
     async def search(self, query: str, k: int | None = None) -> list[Passage]: ...
+
+    async def similarities(self, query: str, texts: Sequence[str]) -> dict[str, float]: ...
 
 
 class ChatModel(Protocol):
@@ -143,7 +145,13 @@ class Answerer:
         self._publish(RetrieveEnd(passages=[f"{p.title} ({p.path})" for p in passages]))
         sources = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id, p.similarity,
                               p.score) for p in passages]
-        return best_sentence(question, sources, carried=carried)
+        similar = self._config.answer.similar_sentences
+        if not similar or not sources:
+            return best_sentence(question, sources, carried=carried)
+        top = top_sentences(question, sources, similar, carried=carried)
+        found = await self._searcher.similarities(question, list(set(top.values())))
+        cosines = {sentence: found[text] for sentence, text in top.items()}
+        return best_sentence(question, sources, carried=carried, cosines=cosines)
 
     def _confidence(self, extract: Extract | None) -> float:
         return 0.0 if extract is None else model().answerable.prob(extract.features)

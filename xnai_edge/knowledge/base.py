@@ -126,3 +126,11 @@ class KnowledgeBase:
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         return await (await self.retriever()).search(query, k)
+
+    async def similarities(self, query: str, texts: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of each text to ``query`` (one embedder call for all of them)."""
+        if not texts:
+            return {}
+        embedded = await anyio.to_thread.run_sync(self.embedder.embed, [query, *texts],
+                                                  limiter=self.limiter)
+        return {text: float(embedded[0] @ embedded[i + 1]) for i, text in enumerate(texts)}
