@@ -90,7 +90,7 @@ def fit_sentence(data: dict[str, Any], items: list[dict[str, Any]], knobs: Repla
             similar = cosines(data, item, top)
         for s in score_sentences(item["question"], passages, scorer=DEFAULT.sentence,
                                  cosines=similar).scored:
-            rows.append([s.features[n] for n in names])
+            rows.append([s.features.get(n, 0.0) for n in names])
             labels.append(float(contains_gold(s.sentence, item["answers"])))
     w, b = logistic(np.array(rows), np.array(labels), [SENTENCE[n] for n in names])
     return Linear(dict(zip(names, w, strict=True)), b)

@@ -111,9 +111,9 @@ class AnswerConfig:
                               "with a production LLM lowers it (0 = every answer).",
                               min=0, max=1000)
     max_question_chars: int = _opt(1000, "Longer questions are refused.", min=10, max=100000)
-    similar_sentences: int = _opt(8, "The best this many candidate sentences are also compared "
+    similar_sentences: int = _opt(4, "The best this many candidate sentences are also compared "
                                   "with the question by the embedder, which then helps pick "
-                                  "the answer (~5 ms a sentence on a 2-core CPU; 0 = off, "
+                                  "the answer (~6 ms a sentence on a 2-core CPU; 0 = off, "
                                   "words alone pick it).", min=0, max=100)
 
 

@@ -196,15 +196,20 @@ def test_a_follow_up_is_answered_from_the_section_of_the_previous_question(
 
 def test_the_embedder_scores_sentences_by_meaning(models_dir: Path, manual_kb: Path) -> None:
     """``KnowledgeBase.similarities`` (the real MiniLM): a paraphrase of the question is
-    nearer than a sentence on another topic, and every text gets its cosine."""
+    nearer than a sentence on another topic, every text gets its cosine, and the query vector
+    the search just made is reused to the same result."""
     ask_json(models_dir, manual_kb, "What is the wake word?")  # the manual is ingested
     near, far = "Say 'hey Jarvis' to wake the assistant.", "Tomatoes need sun in summer."
+    question = "Which phrase wakes you up?"
 
-    async def main() -> dict[str, float]:
+    async def main() -> tuple[dict[str, float], dict[str, float]]:
         async with KnowledgeBase.open(manual_kb, models_dir, Config()) as kb:
             assert await kb.similarities("anything", []) == {}
-            return await kb.similarities("Which phrase wakes you up?", [near, far])
+            fresh = await kb.similarities(question, [near, far])
+            await kb.search(question)
+            return fresh, await kb.similarities(question, [near, far])
 
-    found = anyio.run(main)
+    found, after_search = anyio.run(main)
     assert set(found) == {near, far}
     assert -1.0 <= found[far] < found[near] <= 1.0
+    assert after_search == pytest.approx(found, abs=1e-5)

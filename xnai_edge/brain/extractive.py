@@ -181,7 +181,8 @@ def top_sentences(question: str, passages: Sequence[SourceText], n: int, *,
     embedder's time, ~5 ms a sentence here), each with the text to embed for it.
 
     Words find the candidates; the sentence's meaning then orders them (SQuAD dev report half:
-    the picked sentence holds the gold 0.756 -> 0.769 with the 8 best, docs/answering.md).  A
+    the picked sentence holds the gold 0.754 -> 0.763 with the 4 best, 0.766 with the 8 best
+    at twice the cost; docs/answering.md).  A
     sentence under a section heading is embedded with the heading's last part in front: "-r
     --recursive: Travel the directory structure recursively." is about ``-r``, which the
     sentence alone never says.
@@ -201,8 +202,9 @@ def _typed_neighbour(question: str, scored: list[Scored]) -> Scored:
 
     The same passage, any sentence: with the sentence similarity in the score, the sentence
     that names the thing asked about is not always the one just before the value.  Against
-    only the next sentence (SQuAD dev report half): contains gold 0.657 either way, "I don't
-    know" on answerable 0.079 -> 0.074; the manual set keeps "It had uid 37." (docs/answering.md).
+    only the next sentence (SQuAD dev report half, 8 sentences embedded): contains gold 0.657
+    either way, "I don't know" on answerable 0.079 -> 0.074; the manual set keeps "It had uid
+    37." (docs/answering.md).
     """
     best = scored[0]
     if best.features["kind"] > 0 or answer_kind(question) not in ("number", "date"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class KnowledgeBase:
     limiter: anyio.CapacityLimiter
     _index: vectors.VectorIndex | None = None
     index_rebuilt: bool = False
+    _recent_queries: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
 
     @classmethod
     @asynccontextmanager
@@ -122,7 +123,7 @@ class KnowledgeBase:
         if await self.ensure_manual():
             self._index = None  # stale now: load_or_rebuild sees the new change_id
         return Retriever(self.store, await self.index(), self.embedder, self.config.retrieval,
-                         limiter=self.limiter)
+                         limiter=self.limiter, recent=self._recent_queries)
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         return await (await self.retriever()).search(query, k)
@@ -131,6 +132,10 @@ class KnowledgeBase:
         """Cosine similarity of each text to ``query`` (one embedder call for all of them)."""
         if not texts:
             return {}
-        embedded = await anyio.to_thread.run_sync(self.embedder.embed, [query, *texts],
+        known = self._recent_queries.get(query)  # embedded by the search just before
+        asked = list(texts) if known is not None else [query, *texts]
+        embedded = await anyio.to_thread.run_sync(self.embedder.embed, asked,
                                                   limiter=self.limiter)
-        return {text: float(embedded[0] @ embedded[i + 1]) for i, text in enumerate(texts)}
+        qvec = known if known is not None else embedded[0]
+        rows = embedded[len(embedded) - len(texts):]
+        return {text: float(qvec @ row) for text, row in zip(texts, rows, strict=True)}

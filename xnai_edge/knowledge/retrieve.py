@@ -46,20 +46,31 @@ class Passage:
         return max(self.dense, self.heading_similarity)
 
 
+RECENT_QUERIES = 4
+
+
 class Retriever:
     def __init__(self, store: KnowledgeStore, index: VectorIndex, embedder: Embedder,
                  config: RetrievalConfig, *, limiter: anyio.CapacityLimiter | None = None,
-                 ) -> None:
+                 recent: dict[str, npt.NDArray[np.float32]] | None = None) -> None:
         self._store = store
         self._index = index
         self._embedder = embedder
         self._config = config
         self._limiter = limiter or anyio.CapacityLimiter(1)
+        self.recent = recent if recent is not None else {}
+        """The last few query vectors: the answerer compares the same question with its
+        candidate sentences right after the search (``KnowledgeBase.similarities``)."""
 
     async def embed_query(self, query: str) -> npt.NDArray[np.float32]:
+        if (known := self.recent.get(query)) is not None:
+            return known
         vectors = await anyio.to_thread.run_sync(self._embedder.embed, [query],
                                                  limiter=self._limiter)
         vector: npt.NDArray[np.float32] = vectors[0]
+        while len(self.recent) >= RECENT_QUERIES:
+            del self.recent[next(iter(self.recent))]
+        self.recent[query] = vector
         return vector
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
