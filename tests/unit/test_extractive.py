@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xnai_edge.brain.extractive import SourceText, best_sentence, stem, top_sentences
+from xnai_edge.brain.extractive import (
+    TYPICAL_COSINE,
+    SourceText,
+    best_sentence,
+    stem,
+    top_sentences,
+)
 
 BOILER = SourceText(
     title="House notes", heading="Heating",
@@ -150,7 +156,7 @@ def test_the_sentences_meaning_orders_the_candidates_that_words_found() -> None:
     fitted = "The boiler was fitted by Anna Berg."
     serviced = "The boiler was serviced by Anna Berg."
     without = best_sentence(Q_TWINS, [TWINS])
-    assert without is not None and "sdense" not in without.features
+    assert without is not None and without.features["sdense"] == TYPICAL_COSINE
     for near in (fitted, serviced):
         far = serviced if near == fitted else fitted
         found = best_sentence(Q_TWINS, [TWINS], cosines={near: 0.9, far: 0.1})
