@@ -9,8 +9,8 @@ question's terms in it, in its neighbours, in its headings; neighbouring questio
 together; whether it holds a candidate of the kind the question asks for; the passage's rank,
 retrieval score and similarity; for the best few, the sentence's own embedding similarity to
 the question, ``sdense``); a linear score over them, fitted on dev data (``answerability.json``),
-picks the sentence.  The same features of the winner, plus the margin
-over the runner-up and the question terms nowhere to be found, feed the answerability score.
+picks the sentence.  The same features of the winner, plus the margin over the runner-up and
+the question terms nowhere to be found, feed the answerability score.
 """
 
 from __future__ import annotations
@@ -186,14 +186,13 @@ def score_sentences(question: str, passages: Sequence[SourceText], *, carried: s
 def top_sentences(question: str, passages: Sequence[SourceText], n: int, *,
                   carried: str = "", scorer: Linear | None = None) -> dict[str, str]:
     """The ``n`` best sentences before their embedding is known (the only ones worth the
-    embedder's time, ~5 ms a sentence here), each with the text to embed for it.
+    embedder's time, ~6 ms a sentence on a 2-core CPU), each with the text to embed for it.
 
     Words find the candidates; the sentence's meaning then orders them (SQuAD dev report half:
     the picked sentence holds the gold 0.754 -> 0.763 with the 4 best, 0.766 with the 8 best
-    at twice the cost; docs/answering.md).  A
-    sentence under a section heading is embedded with the heading's last part in front: "-r
-    --recursive: Travel the directory structure recursively." is about ``-r``, which the
-    sentence alone never says.
+    at twice the cost; docs/answering.md).  A sentence under a section heading is embedded with
+    the heading's last part in front: "-r --recursive: Travel the directory structure
+    recursively." is about ``-r``, which the sentence alone never says.
     """
     scoring = score_sentences(question, passages, carried=carried, scorer=scorer)
     top: dict[str, str] = {}
