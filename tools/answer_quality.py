@@ -38,6 +38,7 @@ from xnai_edge.brain.shorten import short_answer
 from xnai_edge.config import Config
 from xnai_edge.knowledge.base import KnowledgeBase
 from xnai_edge.knowledge.fusion import sentence_rerank, weighted_fusion
+from xnai_edge.knowledge.store import pack_vectors, unpack_vectors
 
 ROOT = Path(__file__).resolve().parent.parent
 SQUAD = ROOT / "tests" / "data" / "squad-dev"
@@ -122,6 +123,14 @@ def load_cache(path: Path) -> dict[str, Any]:
     vectors = np.load(vectors_path(path))
     sentence_vectors = vectors["sentences"]
     data["sentence_vectors"] = {s: sentence_vectors[i] for i, s in enumerate(data["sentences"])}
+    # What ingest stores per chunk, packed as in SQLite; SQuAD passages have no headings, so
+    # the text embedded for a sentence is the sentence.
+    dim = sentence_vectors.shape[1]
+    data["chunk_sentence_vectors"] = {
+        int(k): unpack_vectors(pack_vectors(np.array(
+            [data["sentence_vectors"][s] for s in passage_sentences(v[3])],
+            dtype=np.float32).reshape(-1, dim)), dim)
+        for k, v in data["chunks"].items()}
     for item, qvec in zip(data["items"], vectors["questions"], strict=True):
         item["lexical"] = {int(k): v for k, v in item["lexical"].items()}
         item["dense"] = {int(k): v for k, v in item["dense"].items()}
@@ -137,6 +146,7 @@ class Replay:
     dense_weight: float
     rerank_depth: int
     rerank_weight: float
+    sentence_dense_weight: float
     passages: int
     max_words: int
     typed_words: int
@@ -145,13 +155,15 @@ class Replay:
     @classmethod
     def of(cls, config: Config) -> Replay:
         r, a = config.retrieval, config.answer
-        return cls(r.dense_weight, r.rerank_depth, r.rerank_weight, a.passages,
+        return cls(r.dense_weight, r.rerank_depth, r.rerank_weight, r.sentence_dense_weight,
+                   a.passages,
                    a.max_answer_words, a.typed_answer_words, a.similar_sentences)
 
 
-def ranked(item: dict[str, Any], chunks: dict[int, list[str]], knobs: Replay, k: int,
+def ranked(item: dict[str, Any], data: dict[str, Any], knobs: Replay, k: int,
            hidden_title: str | None = None) -> list[tuple[int, float]]:
     """``Retriever.search`` on the cached scores (optionally with one article hidden)."""
+    chunks = data["chunks"]
     lexical, dense = item["lexical"], item["dense"]
     if hidden_title is not None:
         keep = [c for c in lexical if chunks[c][1] != hidden_title]
@@ -161,7 +173,11 @@ def ranked(item: dict[str, Any], chunks: dict[int, list[str]], knobs: Replay, k:
     head = fused[:max(k, knobs.rerank_depth)] if knobs.rerank_weight > 0 else fused[:k]
     if knobs.rerank_weight > 0 and len(head) > 1:
         texts = {c: f"{chunks[c][1]}\n{chunks[c][2]}\n{chunks[c][3]}" for c, _ in head}
-        head = sentence_rerank(item["question"], head, texts, knobs.rerank_weight)
+        matrices = data["chunk_sentence_vectors"]
+        closest = {c: float((matrices[c] @ item["qvec"]).max()) for c, _ in head
+                   if len(matrices[c])}
+        head = sentence_rerank(item["question"], head, texts, knobs.rerank_weight, closest,
+                               knobs.sentence_dense_weight)
     return head[:k]
 
 
@@ -214,7 +230,7 @@ def evaluate(data: dict[str, Any], items: list[dict[str, Any]], knobs: Replay,
     hidden_abstain = 0
     lengths: list[int] = []
     for item in items:
-        head = ranked(item, chunks, knobs, max(5, knobs.passages))
+        head = ranked(item, data, knobs, max(5, knobs.passages))
         docs = [chunks[c][0] for c, _ in head]
         passages = sources(item, chunks, head[:knobs.passages])
         extract, _, spoken = answer_of(data, item, passages, knobs, answer_model)
@@ -230,7 +246,7 @@ def evaluate(data: dict[str, Any], items: list[dict[str, Any]], knobs: Replay,
                 lengths.append(len(spoken.split()))
             if hidden:
                 title = doc_title[item["doc"]]
-                hh = ranked(item, chunks, knobs, knobs.passages, hidden_title=title)
+                hh = ranked(item, data, knobs, knobs.passages, hidden_title=title)
                 hidden_abstain += not answer_of(data, item, sources(item, chunks, hh), knobs,
                                                 answer_model)[2]
         else:

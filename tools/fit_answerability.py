@@ -81,8 +81,7 @@ def fit_sentence(data: dict[str, Any], items: list[dict[str, Any]], knobs: Repla
     for item in items:
         if not item["answerable"]:
             continue
-        passages = sources(item, data["chunks"], ranked(item, data["chunks"], knobs,
-                                                        knobs.passages))
+        passages = sources(item, data["chunks"], ranked(item, data, knobs, knobs.passages))
         similar = None
         if knobs.similar_sentences:
             top = top_sentences(item["question"], passages, knobs.similar_sentences,
@@ -103,12 +102,12 @@ def fit_answerable(data: dict[str, Any], items: list[dict[str, Any]], knobs: Rep
     chunks = data["chunks"]
     title_of = {v[0]: v[1] for v in chunks.values()}
     for item in items:
-        cases = [(ranked(item, chunks, knobs, knobs.passages), float(item["answerable"]))]
+        cases = [(ranked(item, data, knobs, knobs.passages), float(item["answerable"]))]
         if item["answerable"]:
             # The same question with its article absent: the everyday "not in my documents"
             # case, where (unlike SQuAD 2.0's look-alikes) covering the question's words is
             # real evidence.  Without these the fit learns to ignore coverage.
-            cases.append((ranked(item, chunks, knobs, knobs.passages,
+            cases.append((ranked(item, data, knobs, knobs.passages,
                                  hidden_title=title_of[item["doc"]]), 0.0))
         for head, label in cases:
             extract = extract_of(data, item, sources(item, chunks, head), knobs, sentence)

@@ -83,10 +83,13 @@ class RetrievalConfig:
                                "rest).", min=0.0, max=1.0)
     hnsw_min_chunks: int = _opt(50000, "From this many chunks on, FAISS uses HNSW instead of "
                                 "an exact index.", min=1, max=100_000_000)
-    rerank_depth: int = _opt(10, "Head of the fused ranking re-ordered by its best sentence.",
+    rerank_depth: int = _opt(20, "Head of the fused ranking re-ordered by its best sentence.",
                              min=1, max=200)
-    rerank_weight: float = _opt(0.2, "Weight of the best sentence's share of the query in that "
+    rerank_weight: float = _opt(0.5, "Weight of the best sentence's share of the query in that "
                                 "re-ordering (0 = off).", min=0.0, max=10.0)
+    sentence_dense_weight: float = _opt(1.0, "Weight of the cosine of a chunk's closest "
+                                        "sentence to the query in that re-ordering.",
+                                        min=0.0, max=10.0)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from xnai_edge.knowledge.fusion import minmax, reciprocal_rank_fusion, weighted_fusion
+from xnai_edge.knowledge.fusion import (
+    minmax,
+    reciprocal_rank_fusion,
+    sentence_rerank,
+    weighted_fusion,
+)
 
 any_scores = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 any_maps = st.dictionaries(st.integers(0, 60), any_scores, max_size=25)
@@ -151,3 +156,35 @@ def test_rrf_rewards_agreement(r1: list[int], r2: list[int]) -> None:
             if r1.index(a) <= r1.index(b):
                 assert fused[a] > fused[b]
     assert all(0 < v <= 2 / 61 for v in fused.values())
+
+
+# --- sentence rerank ----------------------------------------------------------------------------
+
+TEXTS = {1: "Boats\n\nThe harbour is busy in summer. Ferries leave every hour.",
+         2: "Ferries\n\nThe ferry to the island leaves every hour from pier 3."}
+
+
+def test_a_sentence_holding_the_question_lifts_its_chunk() -> None:
+    head = [(1, 1.0), (2, 0.95)]
+    assert order(sentence_rerank("When does the ferry to the island leave?", head, TEXTS,
+                                 0.5)) == [2, 1]
+    assert sentence_rerank("When does the ferry leave?", head, TEXTS, 0.0) == head  # off
+
+
+def test_the_closest_sentence_by_meaning_counts_with_its_weight() -> None:
+    head = [(1, 1.0), (2, 0.95)]
+    closest = {1: 0.2, 2: 0.7}
+    assert order(sentence_rerank("the", head, TEXTS, 0.5, closest, 1.0)) == [2, 1]
+    assert sentence_rerank("the", head, TEXTS, 0.5, closest, 0.0) == head
+    moved = dict(sentence_rerank("the", head, TEXTS, 0.5, closest, 2.0))
+    assert moved == {1: pytest.approx(1.4), 2: pytest.approx(2.35)}
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=6), st.floats(0.0, 3.0))
+def test_rerank_keeps_every_chunk_once(scores: list[float], weight: float) -> None:
+    head = sorted(enumerate(scores), key=lambda kv: -kv[1])
+    closest = {cid: 0.1 * cid for cid, _ in head}
+    texts = {cid: f"Sentence number {cid} about ferries." for cid, _ in head}
+    out = sentence_rerank("Which ferries?", head, texts, 0.5, closest, weight)
+    assert sorted(order(out)) == sorted(order(head))
+    assert [s for _, s in out] == sorted((s for _, s in out), reverse=True)

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xnai_edge.errors import KnowledgeError
 from xnai_edge.knowledge import schema
 from xnai_edge.knowledge.schema import MIGRATIONS, migrate
-from xnai_edge.knowledge.store import DB_NAME, KnowledgeStore
+from xnai_edge.knowledge.store import DB_NAME, KnowledgeStore, pack_vectors, unpack_vectors
 
 
 @pytest.fixture
@@ -120,3 +123,16 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path, content:
     with pytest.raises(KnowledgeError) as err:
         anyio.run(open_it)
     assert str(data / DB_NAME) in err.value.message and "ingest again" in err.value.message
+
+
+@given(st.integers(0, 12), st.integers(0, 2**32 - 1))
+def test_packed_sentence_vectors_keep_their_cosines(rows: int, seed: int) -> None:
+    vectors = np.random.default_rng(seed).standard_normal((rows, 384)).astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+    blob = pack_vectors(vectors)
+    assert len(blob) == rows * (384 + 2)
+    back = unpack_vectors(blob, 384)
+    assert back.shape == (rows, 384)
+    query = np.random.default_rng(seed + 1).standard_normal(384).astype(np.float32)
+    query /= np.linalg.norm(query)
+    assert np.abs(back @ query - vectors @ query).max(initial=0.0) < 0.002

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from xnai_edge.brain.answerability import Linear, model
-from xnai_edge.brain.sentences import passage_sentences
+from xnai_edge.brain.sentences import passage_sentences, sentence_embedding_text
 from xnai_edge.brain.span import answer_kind, has_candidate, wants_value
 from xnai_edge.brain.terms import (
     idf,
@@ -197,8 +197,7 @@ def top_sentences(question: str, passages: Sequence[SourceText], n: int, *,
     scoring = score_sentences(question, passages, carried=carried, scorer=scorer)
     top: dict[str, str] = {}
     for s in scoring.scored[:n]:
-        label = s.source.heading.rsplit(" > ", 1)[-1].strip()
-        top.setdefault(s.sentence, f"{label}: {s.sentence}" if label else s.sentence)
+        top.setdefault(s.sentence, sentence_embedding_text(s.source.heading, s.sentence))
     return top
 
 

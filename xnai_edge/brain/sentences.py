@@ -44,6 +44,15 @@ def passage_sentences(text: str) -> list[str]:
             for s in _labels_joined(split_sentences(line))]
 
 
+def sentence_embedding_text(heading: str, sentence: str) -> str:
+    """What the embedder sees of one sentence: the innermost heading's label in front, since
+    "-r --recursive: Travel the directory structure recursively." is about ``-r``, which the
+    sentence alone never says.  Ingest stores these vectors and the answerer asks for the
+    same texts, so a stored vector is found by its text."""
+    label = heading.rsplit(" > ", 1)[-1].strip()
+    return f"{label}: {sentence}" if label else sentence
+
+
 _ENDED = re.compile(r"[.!?][\"')\]]*\s*$")
 
 

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import anyio
 import numpy as np
@@ -52,6 +53,7 @@ class KnowledgeBase:
     _index: vectors.VectorIndex | None = None
     index_rebuilt: bool = False
     _recent_queries: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    _recent_sentences: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     @classmethod
     @asynccontextmanager
@@ -123,7 +125,8 @@ class KnowledgeBase:
         if await self.ensure_manual():
             self._index = None  # stale now: load_or_rebuild sees the new change_id
         return Retriever(self.store, await self.index(), self.embedder, self.config.retrieval,
-                         limiter=self.limiter, recent=self._recent_queries)
+                         limiter=self.limiter, recent=self._recent_queries,
+                         sentences=self._recent_sentences)
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         return await (await self.retriever()).search(query, k)
@@ -132,10 +135,14 @@ class KnowledgeBase:
         """Cosine similarity of each text to ``query`` (one embedder call for all of them)."""
         if not texts:
             return {}
+        stored = self._recent_sentences  # read with the search's passages just before
+        missing = [t for t in texts if t not in stored]
         known = self._recent_queries.get(query)  # embedded by the search just before
-        asked = list(texts) if known is not None else [query, *texts]
-        embedded = await anyio.to_thread.run_sync(self.embedder.embed, asked,
-                                                  limiter=self.limiter)
+        asked = missing if known is not None else [query, *missing]
+        embedded = (await anyio.to_thread.run_sync(self.embedder.embed, asked,
+                                                   limiter=self.limiter) if asked else
+                    np.zeros((0, 0), dtype=np.float32))
         qvec = known if known is not None else embedded[0]
-        rows = embedded[len(embedded) - len(texts):]
-        return {text: float(qvec @ row) for text, row in zip(texts, rows, strict=True)}
+        fresh = dict(zip(missing, embedded[len(embedded) - len(missing):], strict=True))
+        return {text: float(qvec @ (stored[text] if text in stored else fresh[text]))
+                for text in texts}

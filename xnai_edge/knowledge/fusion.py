@@ -43,21 +43,25 @@ def reciprocal_rank_fusion(*rankings: list[int], k: int = 60) -> list[tuple[int,
 
 
 def sentence_rerank(query: str, ranked: Sequence[tuple[int, float]], texts: Mapping[int, str],
-                    weight: float) -> list[tuple[int, float]]:
+                    weight: float, closest: Mapping[int, float] | None = None,
+                    closest_weight: float = 0.0) -> list[tuple[int, float]]:
     """Re-order the head of a fused ranking by its best *sentence*.
 
     BM25 and the embedding score a whole chunk; the answer is one sentence, and a chunk whose
     single sentence holds most of the question's rare words (close together) is a better bet
     than one that mentions them all once, far apart.  Adds ``weight`` x (idf-weighted share of
     the question's terms in the chunk's best sentence + half the share of neighbouring question
-    terms found close together there) to the fused score.  Best first; ties keep the order.
+    terms found close together there) to the fused score, and ``closest_weight`` x the cosine
+    of the chunk's closest sentence to the query (``closest``: chunk id -> cosine), the same
+    idea by meaning.  Best first; ties keep the order.
     """
     from xnai_edge.brain.sentences import passage_sentences
     from xnai_edge.brain.terms import idf, near_pairs, pairs, question_terms, share, stem_list
 
     terms = question_terms(query)
+    meaning = {cid: closest_weight * (closest or {}).get(cid, 0.0) for cid, _ in ranked}
     if not terms or weight <= 0:
-        return list(ranked)
+        weight = 0.0
     split = {cid: [stem_list(s) for s in passage_sentences(texts.get(cid, ""))]
              for cid, _ in ranked}
     bags = [set(s) for sentences in split.values() for s in sentences]
@@ -66,7 +70,7 @@ def sentence_rerank(query: str, ranked: Sequence[tuple[int, float]], texts: Mapp
     rescored = []
     for position, (cid, score) in enumerate(ranked):
         best = max((share(weights, s) + 0.5 * near_pairs(term_pairs, s)
-                    for s in split[cid]), default=0.0)
-        rescored.append((cid, score + weight * best, position))
+                    for s in split[cid]), default=0.0) if weight else 0.0
+        rescored.append((cid, score + weight * best + meaning[cid], position))
     rescored.sort(key=lambda item: (-item[1], item[2]))
     return [(cid, score) for cid, score, _ in rescored]

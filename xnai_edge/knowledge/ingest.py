@@ -19,6 +19,7 @@ import anyio
 import numpy as np
 import numpy.typing as npt
 
+from xnai_edge.brain.sentences import passage_sentences, sentence_embedding_text
 from xnai_edge.config import IngestConfig
 from xnai_edge.errors import IngestError
 from xnai_edge.knowledge.chunking import Chunk, chunk_blocks
@@ -88,6 +89,7 @@ class Ingestor:
         self._batch_size = batch_size
         self._limiter = limiter or anyio.CapacityLimiter(1)
         self._cache = _VectorCache()
+        self._sentence_cache = _VectorCache()
 
     async def ingest_paths(self, paths: Iterable[Path],
                            progress: bool = False) -> IngestReport:
@@ -156,9 +158,11 @@ class Ingestor:
                 mtime_ns=mtime_ns, encoding=doc.encoding or "")
             for batch in _batched(chunks, self._batch_size):
                 vectors = await self._embed(doc.title, batch)
+                sentences = await self.sentence_vectors([(c.heading, c.text) for c in batch])
                 await writer.add_chunks(doc_id, doc.title, [
-                    NewChunk(c.ordinal, c.heading, c.text, v)
-                    for c, v in zip(batch, vectors, strict=True)], self._embedder.embedder_id)
+                    NewChunk(c.ordinal, c.heading, c.text, v, sv)
+                    for c, v, sv in zip(batch, vectors, sentences, strict=True)],
+                    self._embedder.embedder_id)
                 written += len(batch)
             if written == 0:
                 raise IngestError(f"{key}: no text found in the document; nothing stored")
@@ -168,9 +172,19 @@ class Ingestor:
         async with self._store.write() as writer:
             return await writer.remove_document(key)
 
+    async def sentence_vectors(self, chunks: Sequence[tuple[str, str]],
+                               ) -> list[npt.NDArray[np.float32]]:
+        """The embedding of every sentence of each (heading, text) chunk, one matrix per chunk
+        (rows in ``passage_sentences`` order; the text embedded is
+        ``sentence_embedding_text``).  Retrieval ranks a chunk by its closest sentence, and
+        the answerer reads these instead of embedding its candidate sentences again.  Costs
+        about as much embedding as the chunks themselves (sentences are short)."""
+        return await embed_sentences(self._embedder, chunks, self._limiter,
+                                     self._sentence_cache)
+
     async def _embed(self, title: str, batch: list[Chunk]) -> list[npt.NDArray[np.float32]]:
         texts = [embedding_text(title, c.heading, c.text) for c in batch]
-        keys = [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in texts]
+        keys = [_key(t) for t in texts]
         found: dict[str, npt.NDArray[np.float32]] = {}
         missing: dict[str, str] = {}
         for key, text in zip(keys, texts, strict=True):
@@ -186,6 +200,37 @@ class Ingestor:
                 found[key] = vector
                 self._cache.put(key, vector)
         return [found[key] for key in keys]
+
+
+async def embed_sentences(embedder: Embedder, chunks: Sequence[tuple[str, str]],
+                          limiter: anyio.CapacityLimiter, cache: _VectorCache | None = None,
+                          ) -> list[npt.NDArray[np.float32]]:
+    """``Ingestor.sentence_vectors`` for any embedder (retrieval uses it for chunks stored by
+    an earlier release, which have none).  A sentence seen before (``cache``) is not embedded
+    again: documents repeat their boilerplate sentence by sentence."""
+    split = [[sentence_embedding_text(heading, s) for s in passage_sentences(text)]
+             for heading, text in chunks]
+    found: dict[str, npt.NDArray[np.float32]] = {}
+    missing: list[str] = []
+    for text in dict.fromkeys(t for texts in split for t in texts):
+        cached = cache.get(_key(text)) if cache is not None else None
+        if cached is not None:
+            found[text] = cached
+        else:
+            missing.append(text)
+    if missing:
+        fresh = await anyio.to_thread.run_sync(embedder.embed, missing, limiter=limiter)
+        for text, vector in zip(missing, fresh, strict=True):
+            found[text] = vector
+            if cache is not None:
+                cache.put(_key(text), vector)
+    dim = next(iter(found.values())).shape[0] if found else 0
+    return [np.array([found[t] for t in texts], dtype=np.float32).reshape(len(texts), dim)
+            for texts in split]
+
+
+def _key(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _batched(items: Iterator[Chunk], size: int) -> Iterator[list[Chunk]]:

@@ -8,15 +8,17 @@ so the fusion compares like with like instead of guessing a score for a missing 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import numpy as np
 import numpy.typing as npt
 
+from xnai_edge.brain.sentences import passage_sentences, sentence_embedding_text
 from xnai_edge.config import RetrievalConfig
 from xnai_edge.knowledge.fusion import sentence_rerank, weighted_fusion
-from xnai_edge.knowledge.ingest import Embedder
-from xnai_edge.knowledge.store import KnowledgeStore
+from xnai_edge.knowledge.ingest import Embedder, embed_sentences
+from xnai_edge.knowledge.store import KnowledgeStore, unpack_vectors
 from xnai_edge.knowledge.text import fts_query
 from xnai_edge.knowledge.vectors import VectorIndex
 
@@ -52,7 +54,8 @@ RECENT_QUERIES = 4
 class Retriever:
     def __init__(self, store: KnowledgeStore, index: VectorIndex, embedder: Embedder,
                  config: RetrievalConfig, *, limiter: anyio.CapacityLimiter | None = None,
-                 recent: dict[str, npt.NDArray[np.float32]] | None = None) -> None:
+                 recent: dict[str, npt.NDArray[np.float32]] | None = None,
+                 sentences: dict[str, npt.NDArray[Any]] | None = None) -> None:
         self._store = store
         self._index = index
         self._embedder = embedder
@@ -61,6 +64,9 @@ class Retriever:
         self.recent = recent if recent is not None else {}
         """The last few query vectors: the answerer compares the same question with its
         candidate sentences right after the search (``KnowledgeBase.similarities``)."""
+        self.sentences = sentences if sentences is not None else {}
+        """Sentence vectors of the last search's head, by ``sentence_embedding_text``: the
+        answerer's candidate sentences are among them, so it embeds nothing again."""
 
     async def embed_query(self, query: str) -> npt.NDArray[np.float32]:
         if (known := self.recent.get(query)) is not None:
@@ -81,8 +87,9 @@ class Retriever:
         depth = max(k, self._config.rerank_depth) if self._config.rerank_weight > 0 else k
         head = fused[:depth]
         if self._config.rerank_weight > 0 and len(head) > 1:
-            texts = await self._texts([cid for cid, _ in head])
-            head = sentence_rerank(query, head, texts, self._config.rerank_weight)
+            texts, closest = await self._sentences([cid for cid, _ in head], qvec)
+            head = sentence_rerank(query, head, texts, self._config.rerank_weight, closest,
+                                   self._config.sentence_dense_weight)
         return await self._passages(head[:k], lexical, dense, qvec)
 
     async def candidates(self, query: str, qvec: npt.NDArray[np.float32], n: int,
@@ -100,12 +107,35 @@ class Retriever:
             lexical.update({cid: found.get(cid, 0.0) for cid in missing_lex})
         return lexical, dense
 
-    async def _texts(self, ids: list[int]) -> dict[int, str]:
-        """Title, heading and text of each chunk, as the sentence reranker reads them."""
+    async def _sentences(self, ids: list[int], qvec: npt.NDArray[np.float32],
+                         ) -> tuple[dict[int, str], dict[int, float]]:
+        """For the sentence reranker: title, heading and text of each chunk, and the cosine
+        of its closest sentence to the query.  The sentence vectors read here are kept in
+        ``self.sentences`` by their text, for the answerer's ``similarities`` right after.
+        A chunk stored by an earlier release has none yet: its sentences are embedded now."""
         rows = await self._store.fetchall(
-            "SELECT c.id, d.title, c.heading, c.text FROM chunks c JOIN documents d ON "
-            f"d.id = c.doc_id WHERE c.id IN ({','.join('?' * len(ids))})", ids)
-        return {int(r[0]): f"{r[1]}\n{r[2]}\n{r[3]}" for r in rows}
+            "SELECT c.id, d.title, c.heading, c.text, c.sentence_vectors FROM chunks c JOIN "
+            f"documents d ON d.id = c.doc_id WHERE c.id IN ({','.join('?' * len(ids))})", ids)
+        texts = {int(r[0]): f"{r[1]}\n{r[2]}\n{r[3]}" for r in rows}
+        stored = {int(r[0]): unpack_vectors(r[4], qvec.shape[0]) for r in rows
+                  if r[4] is not None}
+        old = [r for r in rows if r[4] is None]
+        if old:
+            fresh = await embed_sentences(self._embedder, [(r[2], r[3]) for r in old],
+                                          self._limiter)
+            stored.update({int(r[0]): v for r, v in zip(old, fresh, strict=True)})
+        self.sentences.clear()
+        closest: dict[int, float] = {}
+        for r in rows:
+            matrix = stored[int(r[0])]
+            if not len(matrix):
+                continue
+            closest[int(r[0])] = float((matrix @ qvec).max())
+            sentences = passage_sentences(r[3])
+            if len(sentences) == len(matrix):  # else split by another release: not reused
+                for sentence, vector in zip(sentences, matrix, strict=True):
+                    self.sentences[sentence_embedding_text(r[2], sentence)] = vector
+        return texts, closest
 
     def dense(self, qvec: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
         """Nearest chunks by cosine similarity, best first."""

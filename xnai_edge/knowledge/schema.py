@@ -99,10 +99,19 @@ def _m003_answer_cache(db: sqlite3.Connection) -> None:
         """)
 
 
+def _m004_sentence_vectors(db: sqlite3.Connection) -> None:
+    """The embedding of each sentence of a chunk (one row per sentence of
+    ``passage_sentences(text)``, in order; ``store.pack_vectors``): retrieval ranks a chunk by
+    its closest sentence.
+    NULL for chunks written by an earlier release; retrieval embeds those when it meets them."""
+    _run(db, "ALTER TABLE chunks ADD COLUMN sentence_vectors BLOB")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _m001_initial),
     ("interactions", _m002_interactions),
     ("answer_cache", _m003_answer_cache),
+    ("sentence_vectors", _m004_sentence_vectors),
 ]
 
 

@@ -48,6 +48,26 @@ class NewChunk:
     heading: str
     text: str
     embedding: npt.NDArray[np.float32]
+    sentence_vectors: npt.NDArray[np.float32] | None = None
+    """One row per sentence of ``passage_sentences(text)``; stored by ``pack_vectors``."""
+
+
+def pack_vectors(matrix: npt.NDArray[np.float32]) -> bytes:
+    """Rows as int8 with one float16 scale each (``dim`` + 2 bytes a row, a quarter of
+    float32): a cosine read back is within ~0.001 of the float32 one, and a 200 MB text's
+    two million sentences take 0.8 GB instead of 3 GB."""
+    rows = np.asarray(matrix, dtype=np.float32)
+    scale = np.maximum(np.abs(rows).max(axis=1, initial=0.0), 1e-12) / 127.0
+    quantised = np.clip(np.rint(rows / scale[:, None]), -127, 127).astype(np.int8)
+    return bytes(scale.astype("<f2").tobytes() + quantised.tobytes())
+
+
+def unpack_vectors(blob: bytes, dim: int) -> npt.NDArray[np.float32]:
+    """``pack_vectors`` undone: an (n, dim) float32 matrix."""
+    n = len(blob) // (dim + 2)
+    scale = np.frombuffer(blob, dtype="<f2", count=n).astype(np.float32)
+    quantised = np.frombuffer(blob, dtype=np.int8, offset=2 * n).reshape(n, dim)
+    return quantised.astype(np.float32) * scale[:, None]
 
 
 def storage_error(exc: sqlite3.Error | OSError, where: Path) -> StorageError:
@@ -236,10 +256,11 @@ class Writer:
         if not chunks:
             return
         await self._db.executemany(
-            "INSERT INTO chunks (doc_id, ordinal, heading, text, embedding, embedder) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chunks (doc_id, ordinal, heading, text, embedding, embedder, "
+            "sentence_vectors) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(doc_id, c.ordinal, c.heading, c.text,
-              np.ascontiguousarray(c.embedding, dtype="<f4").tobytes(), embedder)
+              np.ascontiguousarray(c.embedding, dtype="<f4").tobytes(), embedder,
+              None if c.sentence_vectors is None else pack_vectors(c.sentence_vectors))
              for c in chunks])
         self._unindexed[doc_id] = title
         await self._db.execute(
