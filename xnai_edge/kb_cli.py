@@ -34,7 +34,8 @@ def register(sub: Any) -> None:
     p = kbs.add_parser("remove", help="remove documents by path")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=_sync(_remove))
-    p = kbs.add_parser("rebuild-index", help="rebuild the FAISS cache from SQLite")
+    p = kbs.add_parser("rebuild-index", help="rebuild the FAISS cache from SQLite (and store "
+                       "the sentence vectors an earlier release did not)")
     p.set_defaults(func=_sync(_rebuild))
 
     p = sub.add_parser("search", help="hybrid BM25 + vector search",
@@ -131,7 +132,11 @@ async def _remove(args: argparse.Namespace, ctx: AppContext) -> int:
 
 async def _rebuild(args: argparse.Namespace, ctx: AppContext) -> int:
     async with _open(ctx) as kb:
+        filled = await kb.fill_sentence_vectors(
+            progress=not ctx.quiet and sys.stderr.isatty())
         index = await kb.rebuild_index()
+    if filled:
+        print(f"stored the sentence vectors of {filled} chunks written by an earlier release")
     print(f"rebuilt {index.kind} index with {index.ntotal} vectors")
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import numpy as np
 import numpy.typing as npt
+from conftest import CliRunner
 
 from xnai_edge.brain.sentences import passage_sentences, sentence_embedding_text
 from xnai_edge.config import Config
@@ -100,3 +101,27 @@ def test_chunks_from_an_earlier_release_rank_the_same_without_stored_vectors(
     assert [[c for c, _ in r] for r in without] == [[c for c, _ in r] for r in with_vectors]
     for a, b in zip(with_vectors, without, strict=True):
         assert np.allclose([s for _, s in a], [s for _, s in b], atol=0.002)
+
+
+def test_rebuild_index_stores_the_sentence_vectors_an_earlier_release_did_not(
+        cli: CliRunner, data_dir: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(DOCS, docs)
+    assert cli("ingest", str(docs)).returncode == 0
+    before = {cid: blob for cid, _, _, blob in rows(data_dir)}
+    with sqlite3.connect(data_dir / DB_NAME) as db:
+        db.execute("UPDATE chunks SET sentence_vectors = NULL WHERE id % 2 = 0")
+    emptied = sum(1 for cid in before if cid % 2 == 0)
+
+    result = cli("kb", "rebuild-index")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"stored the sentence vectors of {emptied} chunks written "
+                                    "by an earlier release\nrebuilt flat index with ")
+    after = {cid: blob for cid, _, _, blob in rows(data_dir)}
+    assert after.keys() == before.keys() and all(b is not None for b in after.values())
+    for cid, blob in after.items():
+        old, new = unpack_vectors(before[cid] or b"", 384), unpack_vectors(blob or b"", 384)
+        assert old.shape == new.shape and np.sum(old * new, axis=1).min() > 0.99
+    assert cli("kb", "check").returncode == 0
+    again = cli("kb", "rebuild-index")
+    assert again.stdout.startswith("rebuilt flat index with "), again.stdout

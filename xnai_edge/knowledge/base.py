@@ -29,6 +29,14 @@ from xnai_edge.knowledge.store import KnowledgeStore
 MANUAL_KEY = "bundled://xnai-edge-manual.md"
 
 
+def _progress_bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="chunk", desc="sentence vectors", dynamic_ncols=True)
+
+
 def manual_path() -> Path:
     """The bundled manual (package data; a real file in both wheel and editable installs)."""
     return Path(str(resources.files("xnai_edge").joinpath("data/manual.md")))
@@ -103,6 +111,36 @@ class KnowledgeBase:
         if report.changed:
             await self.rebuild_index()
         return report
+
+    async def fill_sentence_vectors(self, progress: bool = False, batch: int = 64) -> int:
+        """Store the sentence vectors of chunks an earlier release wrote without them
+        (retrieval embeds those at every search that meets them, which costs ~6 ms a
+        sentence).  One transaction per ``batch`` chunks, so an interruption keeps what was
+        done; returns how many chunks were filled."""
+        rows = await self.store.fetchall(
+            "SELECT id FROM chunks WHERE sentence_vectors IS NULL ORDER BY id")
+        ids = [int(r[0]) for r in rows]
+        if not ids:
+            return 0
+        ingestor = self.ingestor()
+        bar = _progress_bar(len(ids), progress)
+        try:
+            for start in range(0, len(ids), batch):
+                part = ids[start:start + batch]
+                texts = await self.store.fetchall(
+                    "SELECT id, heading, text FROM chunks WHERE id IN "
+                    f"({','.join('?' * len(part))})", part)
+                vectors = await ingestor.sentence_vectors([(r[1], r[2]) for r in texts])
+                async with self.store.write() as writer:
+                    await writer.set_sentence_vectors(
+                        [(int(r[0]), v) for r, v in zip(texts, vectors, strict=True)])
+                if bar is not None:
+                    bar.update(len(part))
+        finally:
+            if bar is not None:
+                bar.close()
+        self._index = None  # each write moved change_id on: the next search reloads the stamp
+        return len(ids)
 
     async def remove(self, key: str) -> bool:
         removed = await self.ingestor().remove(key)

@@ -267,6 +267,12 @@ class Writer:
             "UPDATE documents SET chunk_count = chunk_count + ? WHERE id = ?",
             (len(chunks), doc_id))
 
+    async def set_sentence_vectors(self, rows: Sequence[tuple[int, npt.NDArray[np.float32]]],
+                                   ) -> None:
+        """Store the sentence vectors of chunks written without them (an earlier release)."""
+        await self._db.executemany("UPDATE chunks SET sentence_vectors = ? WHERE id = ?",
+                                   [(pack_vectors(v), cid) for cid, v in rows])
+
     async def index_text(self) -> None:
         """Put the chunks added in this change into the BM25 table (``write()`` calls it
         before it commits)."""
