@@ -22,19 +22,11 @@ import numpy.typing as npt
 from xnai_edge.config import Config
 from xnai_edge.heap import give_back
 from xnai_edge.knowledge import vectors
-from xnai_edge.knowledge.ingest import Embedder, Ingestor, IngestReport
+from xnai_edge.knowledge.ingest import Embedder, Ingestor, IngestReport, progress_bar
 from xnai_edge.knowledge.retrieve import Passage, Retriever
 from xnai_edge.knowledge.store import KnowledgeStore
 
 MANUAL_KEY = "bundled://xnai-edge-manual.md"
-
-
-def _progress_bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="chunk", desc="sentence vectors", dynamic_ncols=True)
 
 
 def manual_path() -> Path:
@@ -123,7 +115,7 @@ class KnowledgeBase:
         if not ids:
             return 0
         ingestor = self.ingestor()
-        bar = _progress_bar(len(ids), progress)
+        bar = progress_bar(len(ids), progress, unit="chunk", desc="sentence vectors")
         try:
             for start in range(0, len(ids), batch):
                 part = ids[start:start + batch]

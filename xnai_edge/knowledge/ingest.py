@@ -101,7 +101,7 @@ class Ingestor:
                 files.extend(iter_files([path]))
             except IngestError as exc:
                 report.failed.append((str(path), exc.message))
-        bar = _progress(len(files), progress)
+        bar = progress_bar(len(files), progress)
         try:
             for path in files:
                 try:
@@ -244,9 +244,11 @@ def _batched(items: Iterator[Chunk], size: int) -> Iterator[list[Chunk]]:
         yield batch
 
 
-def _progress(total: int, enabled: bool):  # type: ignore[no-untyped-def]
+def progress_bar(total: int, enabled: bool, *, unit: str = "file",  # type: ignore[no-untyped-def]
+                 desc: str = "ingest"):
+    """A tqdm bar on stderr for long knowledge-base work, or None (off, or nothing to do)."""
     if not enabled or total == 0:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="file", desc="ingest", dynamic_ncols=True)
+    return tqdm(total=total, unit=unit, desc=desc, dynamic_ncols=True)
