@@ -61,33 +61,3 @@ def test_tls_and_dropped_connections_are_their_own_kinds() -> None:
     r.on_event(LinkEvent("failed", "Connection refused", at=4.0))
     assert codes(errors) == ["mqtt-tls", "mqtt-refused", "mqtt-offline"]
     assert "client certificate" in errors[1].message  # type: ignore[attr-defined]
-
-
-def test_a_socket_lost_without_a_disconnect_callback_is_the_outage_once() -> None:
-    r, errors, said = reporter()
-    r.on_poll(False, 0.5)  # not connected yet: the start, not an outage
-    r.on_poll(False, 1.5)
-    assert errors == []
-    assert r.on_event(LinkEvent("connected", at=2.0))
-    r.on_poll(True, 3.0)
-    r.on_poll(False, 4.0)  # one poll may fall between the loss and paho's own fact
-    assert errors == []
-    r.on_poll(False, 5.0)  # still down, and no fact came: the outage
-    assert codes(errors) == ["mqtt-offline"]
-    assert "the client found its socket gone" in errors[0].message  # type: ignore[attr-defined]
-    r.on_event(LinkEvent("disconnected", "Unspecified error", at=5.1))  # paho's, late
-    r.on_poll(False, 6.0)
-    r.on_poll(False, 7.0)
-    assert codes(errors) == ["mqtt-offline"]
-    assert r.on_event(LinkEvent("connected", at=9.0), attempts=2)
-    assert said[-1].startswith("connection to broker b:1883 restored after 4.0 s")
-
-
-def test_a_fact_arriving_between_polls_is_reported_with_its_own_reason() -> None:
-    r, errors, _ = reporter()
-    r.on_event(LinkEvent("connected", at=1.0))
-    r.on_poll(False, 2.0)
-    r.on_event(LinkEvent("disconnected", "Connection reset", at=2.1))
-    r.on_poll(False, 3.0)
-    assert codes(errors) == ["mqtt-offline"]
-    assert "(Connection reset)" in errors[0].message  # type: ignore[attr-defined]

@@ -31,7 +31,6 @@ class Reporter:
         self._reported: set[str] = set()
         self._down_since: float | None = started_at
         self._ever_connected = False
-        self._seen_down = False
 
     def on_event(self, event: LinkEvent, attempts: int = 0) -> bool:
         retry = f"retrying with backoff up to {self.cfg.reconnect_max_s:g} s apart"
@@ -69,18 +68,6 @@ class Reporter:
             self._report(kind, f"cannot connect to MQTT broker {self.broker}: {event.reason}; "
                          f"{retry}")
         return False
-
-    def on_poll(self, connected: bool, at: float) -> None:
-        """Reconcile with the client's own state, polled about once a second.
-
-        paho-mqtt 2.2 can lose the socket without calling ``on_disconnect`` (its ``select()``
-        TypeError/ValueError path sets CONNECTION_LOST and returns), so no "disconnected" fact
-        ever arrives.  A link seen down on two polls in a row while we think it is up is the
-        outage; paho's own late fact, if it comes, then finds it already reported."""
-        down = not connected and self._ever_connected and self._down_since is None
-        if down and self._seen_down:
-            self.on_event(LinkEvent("disconnected", "the client found its socket gone", at=at))
-        self._seen_down = down
 
     def _report(self, kind: str, message: str) -> None:
         self.last_error = f"error[{kind}]: {message}"

@@ -53,8 +53,6 @@ PUBLISHED = (WakeDetected, SttEnd, AnswerEnd, TierChanged, MuteChanged, Interrup
 """Events sent on ``<base>/events`` (audio ticks, tokens and state flips are not)."""
 REPUBLISH_DELAY_S = (0.2, 2.0)
 BUS_BUFFER = 256
-LINK_POLL_S = 1.0
-"""How often the client's own idea of the connection is compared with the facts reported."""
 LOG_LIMIT = 10
 """Rejected commands logged per minute at most (a flood must not flood the journal)."""
 
@@ -128,18 +126,9 @@ class Bridge:
                             base_topic=self.topics.base, publish=self.controls.bus.publish,
                             started_at=time.monotonic())
         self.reporter = reporter
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._poll_link, link, reporter)
-            async for event in link.link_events:
-                if reporter.on_event(event, link.attempts):
-                    self.publish_all()
-            tg.cancel_scope.cancel()
-
-    @staticmethod
-    async def _poll_link(link: MqttLink, reporter: Reporter) -> None:
-        while True:
-            await anyio.sleep(LINK_POLL_S)
-            reporter.on_poll(link.connected, time.monotonic())
+        async for event in link.link_events:
+            if reporter.on_event(event, link.attempts):
+                self.publish_all()
 
     # ------------------------------------------------------------------ publishing
     def publish_all(self) -> None:
