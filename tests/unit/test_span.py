@@ -73,6 +73,14 @@ def test_question_words_inside_a_candidate_do_not_make_it_near() -> None:
     assert found is not None and found.text == "Gary Kubiak"
 
 
+def test_the_unit_asked_for_inside_a_number_makes_it_near() -> None:
+    # "194 yards" holds the question's "yards": that is the number asked for, not "11 first".
+    found = pick_span("How many yards did Denver have in Super Bowl 50?",
+                      "Their 194 yards and 11 first downs "
+                      "were both the lowest totals ever by a Super Bowl winning team.")
+    assert found is not None and found.text == "194 yards"
+
+
 def test_a_capitalised_sentence_opener_is_not_part_of_a_name() -> None:
     assert [c.text for c in candidates("Who won the race?", "Under Kubiak, the team won the "
                                        "race.")] == ["Kubiak"]
