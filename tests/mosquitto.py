@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -324,7 +325,7 @@ reconnect_max_s = {reconnect_max_s}
                     return last
             time.sleep(0.05)  # polling interval, not synchronisation
         raise AssertionError(f"no {what} within {timeout_s:g} s; last status: "
-                             f"{json.dumps(last)[:1500]}\n{self.output()}")
+                             f"{json.dumps(last)[:1500]}\n{self.diagnosis()}")
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -341,7 +342,24 @@ reconnect_max_s = {reconnect_max_s}
             assert self.proc.poll() is None, f"the daemon exited:\n{self.output()}"
             time.sleep(0.05)  # polling interval, not synchronisation
         raise AssertionError(f"no {count} x {needle!r} within {timeout_s:g} s:\n"
-                             f"{self.output()[-3000:]}")
+                             f"{self.diagnosis()}")
+
+    def diagnosis(self) -> str:
+        """The daemon's output, its MQTT status and every thread's stack (SIGUSR1), for a
+        failure message: where a line that never came got stuck."""
+        from xnai_edge.errors import XnaiError
+
+        try:
+            mqtt = json.dumps(self.status().get("mqtt"))
+        except (XnaiError, OSError) as exc:
+            mqtt = f"(no status: {exc})"
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            deadline = time.monotonic() + 5
+            while "most recent call first" not in self.output() and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)  # polling interval, not synchronisation
+        return f"status mqtt: {mqtt}\n{self.output()[-12000:]}"
 
     def kill(self) -> None:
         if self.proc.poll() is None:

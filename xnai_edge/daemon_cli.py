@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
+import signal
 from typing import Any
 
 import anyio
@@ -15,7 +17,8 @@ from xnai_edge.context import from_args
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the appliance (under systemd: Type=notify)",
                        description="Run the voice loop, memory monitor and status socket until "
-                       "SIGTERM. SIGHUP re-reads the config file.")
+                       "SIGTERM. SIGHUP re-reads the config file; SIGUSR1 writes every "
+                       "thread's stack to stderr (the journal).")
     p.set_defaults(func=_run)
     p = sub.add_parser("status", help="ask the running daemon how it is")
     p.add_argument("--json", action="store_true")
@@ -26,6 +29,9 @@ def _run(args: argparse.Namespace) -> int:
     from xnai_edge.daemon import Daemon
 
     config_path = args.config or os.environ.get("XNAI_EDGE_CONFIG")
+    # `systemctl kill -s USR1 xnai-edge`: where every thread is, without stopping it (a stuck
+    # model call, a blocked broker thread).  Written by the interpreter, not the event loop.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     daemon = Daemon(from_args(args), config_path)
     return anyio.run(daemon.run)
 

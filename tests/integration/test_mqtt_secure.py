@@ -76,7 +76,7 @@ def test_wrong_password_one_error_backoff_then_connects_over_tls(
         print(f"failed attempts at gaps of {gaps} s (backoff 1, 2, 4, 4 ...)")
         assert gaps[-1] >= 3.0 and gaps[0] < gaps[-1], gaps
         errors = d.lines("error[")
-        assert len(errors) == 1, errors
+        assert len(errors) == 1, f"{errors}\n{d.diagnosis()}"
         assert errors[0].startswith("error[mqtt-auth]: MQTT broker 127.0.0.1:") and \
             "refused" in errors[0] and "'xnai'" in errors[0], errors
         assert d.status()["mqtt"]["connected"] is False

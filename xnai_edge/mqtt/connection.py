@@ -3,11 +3,19 @@
 paho runs the socket (``connect_async`` + ``loop_start``), reconnects with exponential backoff
 (``reconnect_delay_set``), and calls us back on its thread.  Those callbacks do only what must
 happen on that thread -- restore the subscriptions and say ``online`` on every connect, re-read
-the password after a refusal -- and hand everything else to the event loop through
-``anyio.from_thread.run_sync`` into bounded memory streams (a full message stream drops and
+the password after a refusal -- and hand everything else to the event loop without waiting for
+it (``call_soon_threadsafe``) into bounded memory streams (a full message stream drops and
 counts).  ``publish`` is paho's non-blocking queue; while the broker is away it drops and
 counts instead of piling up, because every (re)connect re-publishes the full state anyway.
-So the voice loop never waits on the broker.
+So the voice loop never waits on the broker, and paho's thread never waits on the loop.
+
+Why never wait: paho calls back with its own locks held -- after a CONNACK it writes the queued
+messages holding ``_out_message_mutex``, and a write that fails there calls ``on_disconnect``.
+A callback that waited for the event loop (``anyio.from_thread.run_sync``) while the loop waited
+for that lock in ``publish`` froze the whole daemon: a broker stopped just after a connect left
+the status socket silent for minutes (the old once-in-five CI failure of
+``test_outage_reconnect_mute_and_kill_9``).  The event loop is asyncio's (``anyio.run``'s
+default backend), whose ``call_soon_threadsafe`` hands over without waiting.
 
 The password comes from ``password_file`` or the systemd credential ``mqtt-password``; it is
 never logged, and it is read again after each refusal (a corrected file is picked up without a
@@ -16,9 +24,11 @@ restart).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
 import paho.mqtt.client as mqtt
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -102,7 +110,9 @@ class MqttLink:
         self.published = self.dropped = self.dropped_in = self.attempts = 0
         self.connects = 0
         self._up = self._refused = False  # touched on paho's thread only
-        self._token: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight = 0  # messages handed to the loop and not yet taken (bounded)
+        self._in_flight_lock = threading.Lock()
         self._link_send, self.link_events = anyio.create_memory_object_stream[LinkEvent](256)
         self._msg_send: MemoryObjectSendStream[mqtt.MQTTMessage]
         self.messages: MemoryObjectReceiveStream[mqtt.MQTTMessage]
@@ -140,15 +150,19 @@ class MqttLink:
 
     def start(self) -> None:
         """Begin connecting in paho's thread; returns at once (the broker may be down)."""
-        self._token = anyio.lowlevel.current_token()
+        self._loop = asyncio.get_running_loop()
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
                                   clean_start=True)
         self.client.loop_start()
 
     # ------------------------------------------------------------------ paho's thread
     def _to_loop(self, deliver: Callable[[Any], None], item: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # RuntimeError: the event loop has ended
-            anyio.from_thread.run_sync(deliver, item, token=self._token)
+        """Run ``deliver(item)`` on the event loop soon; return at once (see the module
+        docstring for why this must never wait)."""
+        if self._loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # RuntimeError: the event loop has closed
+            self._loop.call_soon_threadsafe(deliver, item)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode,
                     properties: Properties | None) -> None:
@@ -184,6 +198,13 @@ class MqttLink:
                                             at=time.monotonic()))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Handing over no longer waits, so a flood must be bounded here: at most a stream's
+        # worth of messages on their way to the loop, the rest dropped and counted.
+        with self._in_flight_lock:
+            if self._in_flight >= MESSAGE_BUFFER:
+                self.dropped_in += 1
+                return
+            self._in_flight += 1
         self._to_loop(self._message, msg)
 
     # ------------------------------------------------------------------ the event loop
@@ -195,10 +216,13 @@ class MqttLink:
             self._link_send.send_nowait(event)
 
     def _message(self, msg: mqtt.MQTTMessage) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
         try:
             self._msg_send.send_nowait(msg)
         except anyio.WouldBlock:
-            self.dropped_in += 1
+            with self._in_flight_lock:  # paho's thread counts its drops too
+                self.dropped_in += 1
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
@@ -228,7 +252,7 @@ class MqttLink:
             with contextlib.suppress(ValueError, RuntimeError):  # not queued: nothing to wait
                 await anyio.to_thread.run_sync(info.wait_for_publish, timeout_s)
         self.client.disconnect()
-        # paho's thread may be waiting on the event loop in a callback: stop it off the loop.
+        # Joining paho's thread waits for its select() (up to a second): not on the loop.
         await anyio.to_thread.run_sync(self.client.loop_stop)
         self._link_send.close()
         self._msg_send.close()
