@@ -81,6 +81,17 @@ def test_the_unit_asked_for_inside_a_number_makes_it_near() -> None:
     assert found is not None and found.text == "194 yards"
 
 
+def test_the_doer_named_after_by_answers_who() -> None:
+    # Nearer names lose to the one after "designed by" / "was written by" (the verb may be
+    # another form of the question's: "wrote" / "written").
+    found = pick_span("Who designed the logo?",
+                      "Like the Lombardi Trophy, the logo will be designed by Tiffany & Co.")
+    assert found is not None and found.text == "Tiffany"
+    found = pick_span("Who wrote the report?",
+                      "The report, like the Unix manual, was written by Ann Smith.")
+    assert found is not None and found.text.rstrip(".") == "Ann Smith"
+
+
 def test_a_capitalised_sentence_opener_is_not_part_of_a_name() -> None:
     assert [c.text for c in candidates("Who won the race?", "Under Kubiak, the team won the "
                                        "race.")] == ["Kubiak"]
