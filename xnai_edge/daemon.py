@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 import os
 import signal
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from xnai_edge import journal
 from xnai_edge.backends import registry
 from xnai_edge.brain.answer_cache import AnswerCache
 from xnai_edge.brain.breaker import BreakerSettings, CircuitBreaker
@@ -240,7 +240,7 @@ class Daemon:
         elif isinstance(event, TierChanged):
             self.notifier.status(self.status_line())
         elif isinstance(event, ErrorEvent):  # the journal: no sound card, a bad reload
-            print(f"error[{event.code}]: {event.message}", file=sys.stderr, flush=True)
+            journal.say(f"error[{event.code}]: {event.message}")
         elif isinstance(event, AnswerEnd):
             self.last_interaction = {"question": event.question, "answer": event.answer,
                                      "sources": event.sources, "tier": event.tier,

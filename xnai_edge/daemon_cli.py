@@ -12,6 +12,8 @@ from typing import Any
 import anyio
 
 from xnai_edge.context import from_args
+from xnai_edge.journal import open_journal
+from xnai_edge.journal import stream as journal_stream
 
 
 def register(sub: Any) -> None:
@@ -31,7 +33,8 @@ def _run(args: argparse.Namespace) -> int:
     config_path = args.config or os.environ.get("XNAI_EDGE_CONFIG")
     # `systemctl kill -s USR1 xnai-edge`: where every thread is, without stopping it (a stuck
     # model call, a blocked broker thread).  Written by the interpreter, not the event loop.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    open_journal()  # before any model load can point fd 2 at /dev/null (journal.py says why)
+    faulthandler.register(signal.SIGUSR1, file=journal_stream(), all_threads=True)
     daemon = Daemon(from_args(args), config_path)
     return anyio.run(daemon.run)
 

@@ -9,16 +9,16 @@ the caller re-publishes everything.  Errors go out as ``ErrorEvent`` (the daemon
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from xnai_edge.config import MqttConfig
 from xnai_edge.events import ErrorEvent, Event
+from xnai_edge.journal import say
 from xnai_edge.mqtt.connection import AUTH_REFUSED, LinkEvent
 
 
 def info(message: str) -> None:
-    print(f"mqtt: {message}", file=sys.stderr, flush=True)
+    say(f"mqtt: {message}")
 
 
 class Reporter:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import sys
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ import anyio
 import uvicorn
 from anyio.abc import TaskStatus
 
+from xnai_edge import journal
 from xnai_edge.config import WebConfig
 from xnai_edge.errors import XnaiError
 from xnai_edge.events import ErrorEvent
@@ -116,8 +116,8 @@ async def _serve(controls: Controls, cfg: WebConfig, context: Callable[[], AppCo
         timeout_graceful_shutdown=1, limit_concurrency=MAX_CONNECTIONS,
         h11_max_incomplete_event_size=16 * 1024, server_header=False))
     how = "generated a password" if credentials.created else "password"
-    print(f"web: status page at {part['url']} (bound to {cfg.bind}:{port}); user {USER}, "
-          f"{how} in {credentials.password_file}", file=sys.stderr, flush=True)
+    journal.say(f"web: status page at {part['url']} (bound to {cfg.bind}:{port}); user "
+                f"{USER}, {how} in {credentials.password_file}")
     async with anyio.create_task_group() as tg:
         tg.start_soon(state.run_background)
         ready()

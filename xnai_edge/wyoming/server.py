@@ -10,13 +10,13 @@ A client's bug-triggering request ends that client only.
 
 from __future__ import annotations
 
-import sys
 import traceback
 from typing import Any
 
 import anyio
 from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 
+from xnai_edge import journal
 from xnai_edge.config import WyomingConfig
 from xnai_edge.context import AppContext
 from xnai_edge.control import Controls
@@ -103,7 +103,7 @@ async def _client(stream: SocketStream, services: Services) -> None:
         except Exception as exc:  # noqa: BLE001 -- a bug must end this client, not the daemon
             services.controls.bus.publish(ErrorEvent(
                 code="wyoming", message=f"client handler failed: {exc!r}"))
-            traceback.print_exc(file=sys.stderr)
+            traceback.print_exc(file=journal.stream())
             await connection.send_error(WyomingError(f"internal error: {exc}",
                                                      code="internal"))
         finally:
