@@ -121,6 +121,16 @@ def test_short_sentences_are_said_whole_and_long_ones_cut_around_the_span() -> N
     assert "Richard de Clare" in cut and len(cut.split()) <= 8 and cut in NORMANS
 
 
+def test_the_clauses_said_cover_the_most_different_question_words() -> None:
+    # Four clauses each repeating "main server" do not outweigh the one that has them all and
+    # says what was installed.
+    sentence = ("The main server A was checked, the main server B was checked, the main server "
+                "C was checked, the main server D was checked, and long ago in the spring Alice "
+                "installed a new database on the main server.")
+    cut = short_answer("What did Alice install on the main server?", sentence, 30, 15)
+    assert "installed a new database" in cut and len(cut.split()) <= 30
+
+
 words = st.sampled_from(["The", "boiler", "was", "serviced", "in", "May", "1999", "by", "Anna",
                          "Berg", "of", "Oslo", "and", "cost", "40", "euros", "twelve", "times",
                          "`kb", "remove`", "/var/lib/x", ",", "on", "3", "June", "2001."])

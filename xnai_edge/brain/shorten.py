@@ -69,19 +69,24 @@ _CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=\((?!\d))|\s+(?=(?:which|while|wherea
 
 
 def _clauses(question: str, sentence: str, max_words: int) -> str | None:
-    """The run of whole clauses holding the most question words (then the most clauses)
-    within ``max_words``: a clause is a unit a listener can follow, a word window is not."""
+    """The run of whole clauses holding the most *different* question words (then the most
+    clauses) within ``max_words``: a clause is a unit a listener can follow, a word window is
+    not.  Different words, as clauses that repeat the topic ("the main server ...") are not
+    the one that answers (SQuAD dev contains gold, fit half 0.619 -> 0.620, report half
+    0.669 -> 0.671)."""
     parts = [p for p in _CLAUSE.split(sentence) if p.strip()]
     asked = _asked(question)
-    hits = [len(stems(p) & asked) for p in parts]
+    found = [stems(p) & asked for p in parts]
     best: tuple[tuple[int, int, int], int, int] | None = None
     for i in range(len(parts)):
         n = 0
+        covered: set[str] = set()
         for j in range(i, len(parts)):
             n += len(parts[j].split())
             if n > max_words:
                 break
-            key = (sum(hits[i:j + 1]), j - i, -n)
+            covered |= found[j]
+            key = (len(covered), j - i, -n)
             if best is None or key > best[0]:
                 best = (key, i, j)
     if best is None:
