@@ -31,9 +31,9 @@ def _run(args: argparse.Namespace) -> int:
     from xnai_edge.daemon import Daemon
 
     config_path = args.config or os.environ.get("XNAI_EDGE_CONFIG")
+    open_journal()  # before any model load can point fd 2 at /dev/null (journal.py says why)
     # `systemctl kill -s USR1 xnai-edge`: where every thread is, without stopping it (a stuck
     # model call, a blocked broker thread).  Written by the interpreter, not the event loop.
-    open_journal()  # before any model load can point fd 2 at /dev/null (journal.py says why)
     faulthandler.register(signal.SIGUSR1, file=journal_stream(), all_threads=True)
     daemon = Daemon(from_args(args), config_path)
     return anyio.run(daemon.run)
