@@ -77,7 +77,7 @@ MANUAL_QUESTIONS: list[tuple[str, list[str]]] = [
     ("How do I type a question on the command line?", ["xnai-edge ask"]),
     ("What happens when I add the same file again?", ["instant"]),
     ("Do you use a cloud service?", ["no cloud"]),
-    ("How do I mute the microphone?", ["systemctl stop"]),
+    ("How do I mute the microphone?", ["Mute switch", "systemctl stop"]),
 ]
 # Not in the manual: the right answer is "I don't know".
 OFF_MANUAL = ["Who won the football world cup in 1998?", "What is the capital of Australia?",
