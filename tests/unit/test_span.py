@@ -90,6 +90,14 @@ def test_the_doer_named_after_by_answers_who() -> None:
     found = pick_span("Who wrote the report?",
                       "The report, like the Unix manual, was written by Ann Smith.")
     assert found is not None and found.text.rstrip(".") == "Ann Smith"
+    # "... designed by?" still asks for the doer; "... by the Broncos?" names it and asks for
+    # the one it was done to.
+    found = pick_span("Who was the logo designed by?",
+                      "Like the Lombardi Trophy, the logo will be designed by Tiffany & Co.")
+    assert found is not None and found.text == "Tiffany"
+    found = pick_span("Who was defeated by the Broncos?",
+                      "The Patriots were defeated by the Broncos and Miller.")
+    assert found is not None and found.text == "Patriots"
 
 
 def test_a_capitalised_sentence_opener_is_not_part_of_a_name() -> None:

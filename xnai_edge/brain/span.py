@@ -178,8 +178,9 @@ def pick_span(question: str, sentence: str) -> Span | None:
 
     def agent(span: Span) -> bool:
         """"... was designed by Tiffany & Co.": the doer of the question's verb, named after
-        "by" (a few words of description between: "by the British rock group Coldplay")."""
-        if span.kind != "person" or " by " in f" {question.lower()} ":
+        "by" (a few words of description between: "by the British rock group Coldplay").
+        Not when the question names the doer itself ("Who was defeated by the Broncos?")."""
+        if span.kind != "person" or re.search(r"\bby\s+\w", question, re.IGNORECASE):
             return False
         before = sentence[:span.start]
         m = _AGENT.search(before)
