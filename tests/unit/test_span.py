@@ -81,6 +81,15 @@ def test_the_unit_asked_for_inside_a_number_makes_it_near() -> None:
     assert found is not None and found.text == "194 yards"
 
 
+def test_the_questions_own_number_is_no_answer_and_a_trailing_stop_word_no_unit() -> None:
+    # "2010 there" is the question's year with a stop word after it, not a count.
+    question, sentence = ("How many people lived in the town in 2010?",
+                          "In 2010 there were 4,500 people in the town.")
+    assert [c.text for c in candidates(question, sentence)] == ["4,500 people"]
+    assert [c.text for c in candidates("How many were special?", "19 of 28 were special.")
+            ] == ["19", "28"]
+
+
 def test_the_doer_named_after_by_answers_who() -> None:
     # Nearer names lose to the one after "designed by" / "was written by" (the verb may be
     # another form of the question's: "wrote" / "written").
