@@ -13,9 +13,10 @@ Why never wait: paho calls back with its own locks held -- after a CONNACK it wr
 messages holding ``_out_message_mutex``, and a write that fails there calls ``on_disconnect``.
 A callback that waited for the event loop (``anyio.from_thread.run_sync``) while the loop waited
 for that lock in ``publish`` froze the whole daemon: a broker stopped just after a connect left
-the status socket silent for minutes (the old once-in-five CI failure of
-``test_outage_reconnect_mute_and_kill_9``).  The event loop is asyncio's (``anyio.run``'s
-default backend), whose ``call_soon_threadsafe`` hands over without waiting.
+the status socket silent for the 120 s the test waited (one of the two causes of the
+once-in-five CI failure of ``test_outage_reconnect_mute_and_kill_9``; the other is in
+``xnai_edge/journal.py``).  The event loop is asyncio's (``anyio.run``'s default backend),
+whose ``call_soon_threadsafe`` hands over without waiting.
 
 The password comes from ``password_file`` or the systemd credential ``mqtt-password``; it is
 never logged, and it is read again after each refusal (a corrected file is picked up without a
