@@ -88,6 +88,9 @@ def test_the_questions_own_number_is_no_answer_and_a_trailing_stop_word_no_unit(
     assert [c.text for c in candidates(question, sentence)] == ["4,500 people"]
     assert [c.text for c in candidates("How many were special?", "19 of 28 were special.")
             ] == ["19", "28"]
+    # A currency sign before the number is not the question's number.
+    assert [c.text for c in candidates("How much did it cost?", "It cost $ 5 million.")] == [
+        "$ 5 million"]
 
 
 def test_the_doer_named_after_by_answers_who() -> None:

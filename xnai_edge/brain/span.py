@@ -123,7 +123,8 @@ def candidates(question: str, sentence: str, kind: str | None = None) -> list[Sp
             number, _, unit = text.rpartition(" ")
             if number and unit.lower() in STOPWORDS:  # "19 of 28" -> "19", not "19 of"
                 text = number
-            if stems(text.split()[0]) <= asked:  # the question's own "Super Bowl 50"
+            lead = stems(text.split()[0])  # "$ 5 million": "$" has none, so not the question's
+            if lead and lead <= asked:  # the question's own "Super Bowl 50"
                 continue
         if not text or not (stems(text) - asked):
             continue
@@ -186,11 +187,13 @@ def pick_span(question: str, sentence: str) -> Span | None:
         return min(0 if span.start <= a <= end else min(abs(a - span.start), abs(a - end))
                    for a in outside)
 
+    doer_named = re.search(r"\bby\s+\w", question, re.IGNORECASE) is not None
+
     def agent(span: Span) -> bool:
         """"... was designed by Tiffany & Co.": the doer of the question's verb, named after
         "by" (a few words of description between: "by the British rock group Coldplay").
         Not when the question names the doer itself ("Who was defeated by the Broncos?")."""
-        if span.kind != "person" or re.search(r"\bby\s+\w", question, re.IGNORECASE):
+        if span.kind != "person" or doer_named:
             return False
         before = sentence[:span.start]
         m = _AGENT.search(before)
