@@ -43,7 +43,6 @@ from xnai_edge.knowledge.base import KnowledgeBase  # noqa: E402
 from xnai_edge.knowledge.text import fts_query, key_terms, words  # noqa: E402
 
 MANUAL_EVAL = ROOT / "tests" / "data" / "manual-eval"
-DOCUMENTS = ("gzip.txt", "users-and-groups.txt")
 
 
 @dataclass(frozen=True)
@@ -69,14 +68,17 @@ async def naive_answer(kb: KnowledgeBase, question: str) -> str:
     return max(sentences, key=lambda s: len(asked & set(words(s))), default="")
 
 
-async def run(models_dir: Path, config: Config | None = None) -> list[Result]:
-    """Ingest the manual set into a fresh data dir and answer every question."""
+async def run(models_dir: Path, config: Config | None = None,
+              question_set: Path = MANUAL_EVAL) -> list[Result]:
+    """Ingest a question set's documents (those its questions name, beside its
+    ``questions.jsonl``) into a fresh data dir and answer every question."""
     config = config or Config()
-    questions = load_jsonl(MANUAL_EVAL / "questions.jsonl")
+    questions = load_jsonl(question_set / "questions.jsonl")
+    documents = sorted({q["doc"] for q in questions})
     with tempfile.TemporaryDirectory(prefix="xnai-manual-eval-") as tmp:
         async with KnowledgeBase.open(Path(tmp) / "data", models_dir, config) as kb:
             await kb.ensure_manual()
-            report = await kb.ingest([MANUAL_EVAL / d for d in DOCUMENTS])
+            report = await kb.ingest([question_set / d for d in documents])
             if report.failed:
                 raise SystemExit(f"ingest failed: {report.failed}")
             answerer = Answerer(kb, None, config)
@@ -129,6 +131,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", default=None)
+    parser.add_argument("--set", type=Path, default=MANUAL_EVAL, metavar="DIR",
+                        help="a question set: questions.jsonl and the documents it names "
+                             "(default: %(default)s)")
     parser.add_argument("--show", action="store_true", help="every answer, on stderr")
     parser.add_argument("--no-manual", action="store_true",
                         help="without the bundled manual in the KB")
@@ -136,7 +141,7 @@ def main() -> None:
     config = Config()
     if args.no_manual:
         config = replace(config, ingest=replace(config.ingest, bundled_manual=False))
-    results = anyio.run(run, paths.models_dir(args.models_dir), config)
+    results = anyio.run(run, paths.models_dir(args.models_dir), config, args.set)
     if args.show:
         show(results)
     print(json.dumps(summarise(results), indent=1))

@@ -24,6 +24,9 @@ def test_asks_which(question: str, expected: bool) -> None:
     ("xnai-edge manual > Adding your documents", ""),  # a title: it has a stop word
     ("DIAGNOSTICS > file: Corrupt input. Use zcat to recover some data.", ""),  # too long
     ("", ""),
+    # an option's argument syntax is not its name (mosquitto.conf(5))
+    ("GENERAL OPTIONS > connection_messages [ true | false ]", "connection_messages"),
+    ("LISTENERS > socket_domain [ ipv4 | ipv6 ]", "socket_domain"),
 ])
 def test_entry_term(heading: str, term: str) -> None:
     assert entry_term(heading) == term
@@ -38,6 +41,19 @@ def test_the_entry_is_named_only_when_asked_for_and_missing() -> None:
     assert name_entry(question, heading, "Group tty is for ttys.") == "Group tty is for ttys."
     assert name_entry("Which group is tty?", heading, answer) == answer  # the question has it
     assert name_entry(question, "Users", answer) == answer  # no entry
+
+
+def test_a_how_to_question_is_answered_with_the_option_that_does_it() -> None:
+    heading = "LISTENERS > socket_domain [ ipv4 | ipv6 ]"
+    answer = "Set to ipv4 to force the listener to only use IPv4."
+    question = "How do I force a listener to only use IPv4?"
+    assert name_entry(question, heading, answer) == f"socket_domain: {answer}"
+    assert name_entry("How can we make it use IPv4 only?", heading, answer).startswith(
+        "socket_domain: ")
+    # An entry that is no option ("adm") answers "how" by its prose alone.
+    assert name_entry("How do I read the logs?", "Groups > adm",
+                      "Members of adm can read logs.") == "Members of adm can read logs."
+    assert name_entry("How many listeners are there?", heading, answer) == answer
 
 
 def test_option_words_are_key_terms_even_when_stop_words() -> None:

@@ -10,6 +10,7 @@ from xnai_edge.brain.extractive import (
     TYPICAL_COSINE,
     SourceText,
     best_sentence,
+    score_sentences,
     stem,
     top_sentences,
 )
@@ -112,8 +113,12 @@ def test_a_number_question_takes_the_sentence_of_its_passage_that_has_the_number
     # "... no longer created by default." holds more of the question's words, but no number.
     found = best_sentence("What uid did the operator user have?", [OPERATOR])
     assert found is not None and found.sentence == "It had uid 37."
-    # It beat a sentence that scored higher: its margin says so (less sure, not more).
-    assert found.features["margin"] < 0
+    # The evidence for answering is the sentence that matched the question; the neighbour
+    # only holds the value, and says there is one.
+    top = score_sentences("What uid did the operator user have?", [OPERATOR]).scored[0]
+    assert top.sentence != found.sentence
+    assert found.features["sel"] == top.score and found.features["margin"] >= 0
+    assert found.features["cov"] == top.features["cov"] and found.features["kind"] == 1.0
 
 
 def test_an_untyped_question_keeps_its_best_sentence() -> None:
@@ -171,3 +176,41 @@ def test_the_top_sentences_are_embedded_with_their_sections_label() -> None:
         assert text == f"operator: {sentence}"
     plain = SourceText("Notes", "", "The uid was 37.", "/n.txt", 1)
     assert top_sentences("What uid?", [plain], 8) == {"The uid was 37.": "The uid was 37."}
+
+
+def _entry(heading: str, text: str, chunk_id: int) -> SourceText:
+    return SourceText(title="mosquitto.conf", heading=heading, text=text,
+                      path="/docs/mosquitto.conf.txt", chunk_id=chunk_id, similarity=0.6,
+                      score=1.0)
+
+
+QUEUED = _entry("GENERAL OPTIONS > max_queued_messages count",
+                "The maximum number of QoS 1 or 2 messages to hold in the queue (per client) "
+                "above those messages that are currently in flight.", 1)
+QUEUED_REST = _entry("GENERAL OPTIONS > max_queued_messages count",
+                     "Set to 0 for no maximum (not recommended).\nDefaults to 1000.", 2)
+OTHER = _entry("GENERAL OPTIONS > max_inflight_messages count",
+               "The maximum number of messages in flight per client. Defaults to 20.", 3)
+
+
+def test_a_default_question_takes_the_sentence_of_its_entry_that_states_the_default(
+        ) -> None:
+    # The option's entry is cut into two chunks; its default is in the second, in a sentence
+    # that shares no word with the question.
+    question = "How many messages does the broker queue per client by default?"
+    top = score_sentences(question, [QUEUED, QUEUED_REST]).scored[0]
+    assert top.sentence.startswith("The maximum number")
+    found = best_sentence(question, [QUEUED, QUEUED_REST])
+    assert found is not None and found.sentence == "Defaults to 1000."
+    assert found.source is QUEUED_REST
+    # ... answered on the evidence of the sentence that matched
+    assert found.features["sel"] == top.score and found.features["cov"] == top.features["cov"]
+
+
+def test_a_default_is_taken_only_from_the_same_entry_and_only_when_asked() -> None:
+    question = "How many messages does the broker queue per client by default?"
+    found = best_sentence(question, [QUEUED, OTHER])
+    assert found is not None and found.source is QUEUED  # not max_inflight's "Defaults to 20."
+    found = best_sentence("How many messages does the broker queue per client?",
+                          [QUEUED, QUEUED_REST])
+    assert found is not None and found.sentence.startswith("The maximum number")

@@ -57,6 +57,9 @@ def test_window_takes_the_neighbours() -> None:
      ["The data can be recovered using zcat file > recover",
       "If you want, do: gzip -cd old.gz | gzip > new.gz", "Ready."]),
     ("Supported formats\nPlain text\nMarkdown", ["Supported formats", "Plain text", "Markdown"]),
+    # "e.g." ends no sentence, at the end of a line either (mosquitto.conf(5))
+    ("The dhparamfile can be generated with the command e.g.\nopenssl dhparam -out dh.pem 2048",
+     ["The dhparamfile can be generated with the command e.g. openssl dhparam -out dh.pem 2048"]),
 ])
 def test_passage_sentences(text: str, expected: list[str]) -> None:
     assert passage_sentences(text) == expected

@@ -23,6 +23,12 @@ _ASKS_WHICH = re.compile(r"^\s*(?:(?:which|what)\s+(?P<noun>[\w'-]+)|who|whom|wh
 MAX_TERM_TOKENS = 4
 
 
+_ASKS_HOW = re.compile(r"^\s*how\s+(?:(?:do|can|could|should|would|will)\s+(?:i|we|you)|to)\b",
+                       re.IGNORECASE)
+_ARGUMENTS = re.compile(r"\s*(?:\[[^\]]*\]|<[^>]*>)")
+_SETTING = re.compile(r"^(?:-|[\w.-]*_[\w.-]*\b|[\w.-]+=)")
+
+
 def asks_which(question: str) -> bool:
     """'Which group ...', 'What option ...', 'Who ...': the answer is the name of a thing."""
     m = _ASKS_WHICH.match(question)
@@ -32,13 +38,26 @@ def asks_which(question: str) -> bool:
     return noun is None or noun.lower() not in _AUXILIARY
 
 
+def asks_how(question: str) -> bool:
+    """'How do I ...', 'How can we ...', 'How to ...': in a manual, often answered by setting
+    an option."""
+    return _ASKS_HOW.match(question) is not None
+
+
+def is_setting(term: str) -> bool:
+    """An option or setting's name ("-k --keep", "include_dir", "Storage="), not a word of
+    prose ("adm", "nobody, nogroup")."""
+    return _SETTING.match(term) is not None
+
+
 def entry_term(heading: str) -> str:
     """The innermost heading when it reads as an entry's term ("-k --keep", "plugdev",
-    "nobody, nogroup") under a section, not a section title ("BUGS", "Adding your
-    documents"); '' otherwise."""
+    "nobody, nogroup", "connection_messages" of "connection_messages [ true | false ]") under a
+    section, not a section title ("BUGS", "Adding your documents"); '' otherwise."""
     if " > " not in heading:
         return ""
-    term = heading.rsplit(" > ", 1)[-1].strip()
+    # "connection_messages [ true | false ]": the term without its argument syntax.
+    term = _ARGUMENTS.sub("", heading.rsplit(" > ", 1)[-1]).strip()
     tokens = term.split()
     if not tokens or len(tokens) > MAX_TERM_TOKENS:
         return ""
@@ -48,10 +67,12 @@ def entry_term(heading: str) -> str:
 
 
 def name_entry(question: str, heading: str, answer: str) -> str:
-    """``answer`` with its entry's term in front when the question asks which one it is and
-    neither the question nor the answer names it already."""
+    """``answer`` with its entry's term in front when the question asks which one it is (or
+    how to do something, and the entry is an option: "How do I force a listener to use only
+    IPv4?" -> "socket_domain: Set to ipv4 to ...") and neither the question nor the answer
+    names it already."""
     term = entry_term(heading)
-    if not term or not asks_which(question):
+    if not term or not (asks_which(question) or (asks_how(question) and is_setting(term))):
         return answer
     named = set(words(term))  # exact words: "ttys" in the answer does not name "tty"
     if not named or named <= set(words(answer)) or named <= set(words(question)):

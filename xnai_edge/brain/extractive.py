@@ -201,8 +201,8 @@ def top_sentences(question: str, passages: Sequence[SourceText], n: int, *,
     return top
 
 
-def _typed_neighbour(question: str, scored: list[Scored]) -> Scored:
-    """The best sentence, or, when the question wants a number or a date and it has none, the
+def _typed_neighbour(question: str, scored: list[Scored], best: Scored) -> Scored:
+    """``best``, or, when the question wants a number or a date and it has none, the
     best sentence of the same passage that has one ("The operator user is no longer created
     by default. It had uid 37." for "What uid did the operator user have?").
 
@@ -212,10 +212,34 @@ def _typed_neighbour(question: str, scored: list[Scored]) -> Scored:
     either way, "I don't know" on answerable 0.079 -> 0.074; the manual set keeps "It had uid
     37." (docs/answering.md).
     """
-    best = scored[0]
     if best.features["kind"] > 0 or answer_kind(question) not in ("number", "date"):
         return best
     return next((s for s in scored if s.source is best.source and s.features["kind"] > 0), best)
+
+
+_DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b", re.IGNORECASE)
+
+
+def _same_entry(a: SourceText, b: SourceText) -> bool:
+    """Two passages of one entry: a man page's option is often cut into several chunks that
+    share its heading ("OPTIONS > Storage="); without a heading, only the passage itself."""
+    if not a.heading or not b.heading:
+        return a is b
+    return a.path == b.path and a.heading == b.heading
+
+
+def _default_neighbour(question: str, scored: list[Scored], best: Scored) -> Scored:
+    """For "What is the default ...?" / "... by default?", the best sentence of the same
+    entry that states a default, when the best one does not.
+
+    A manual states an option's default in a short sentence of its own ("Defaults to
+    1000."), which shares almost no word with the question, so words and meaning pick the
+    sentence that describes the option instead.  Held-out man pages (journald.conf(5),
+    mosquitto.conf(5); docs/answering.md, "Measured on held-out manuals")."""
+    if not _DEFAULT.search(question) or _DEFAULT.search(best.sentence):
+        return best
+    return next((s for s in scored if _same_entry(s.source, best.source)
+                 and _DEFAULT.search(s.sentence)), best)
 
 
 def best_sentence(question: str, passages: Sequence[SourceText], *, carried: str = "",
@@ -226,22 +250,30 @@ def best_sentence(question: str, passages: Sequence[SourceText], *, carried: str
                               cosines=cosines)
     if not scoring.scored:
         return None
-    best = _typed_neighbour(question, scoring.scored)
-    others = [s.score for s in scoring.scored if s is not best]
-    runner_up = max(others) if others else best.score - 1.0
+    # The evidence for answering is the sentence that matched the question best; a neighbour
+    # that holds the value asked for ("Defaults to 1000.", "It had uid 37.") only says it.
+    # (SQuAD dev report half, for the number neighbour: contains gold 0.672 -> 0.673, "I
+    # don't know" on answerable 0.072 -> 0.069, on SQuAD 2.0 unanswerables 0.199 -> 0.193.)
+    evidence = scoring.scored[0]
+    best = _typed_neighbour(question, scoring.scored,
+                            _default_neighbour(question, scoring.scored, evidence))
+    others = [s.score for s in scoring.scored if s is not evidence]
+    runner_up = max(others) if others else evidence.score - 1.0
     weights = scoring.weights
     total = sum(weights.values())
     everywhere = stems(best.source.text) | stems(f"{best.source.title} {best.source.heading}")
-    f = best.features
-    features = {**f, "sel": best.score, "margin": best.score - runner_up,
+    if evidence.source is not best.source:
+        everywhere |= stems(evidence.source.text)
+    f = {**evidence.features, "kind": max(evidence.features["kind"], best.features["kind"])}
+    features = {**f, "sel": evidence.score, "margin": evidence.score - runner_up,
                 "support": min(1.0, f["cov"] + f["ctx"] + f["head"]),
-                "missing": max((w for t, w in weights.items() if t not in best.window),
+                "missing": max((w for t, w in weights.items() if t not in evidence.window),
                                default=0.0) / total,
                 "absent": 1.0 - share(weights, everywhere),
                 "terms": min(1.0, len(question_terms(question)) / 4),
                 "unmatched_name": _unmatched_name(question, everywhere),
                 "unmatched_negation": float(bool(_NEGATION.search(question)) and not
-                                            _NEGATION.search(window_text(best))),
+                                            _NEGATION.search(window_text(evidence))),
                 "no_value": float(f["kind"] <= 0 and wants_value(question))}
     return Extract(sentence=best.sentence, source=best.source, support=features["support"],
                    score=best.score, features=features)

@@ -59,16 +59,26 @@ _ENDED = re.compile(r"[.!?][\"')\]]*\s*$")
 def _continued(lines: list[str]) -> list[str]:
     """A line that stops mid-sentence ("... can be recovered using", "For example:") runs on
     into a next line that does not start a sentence ("zcat file > recover"): a manual's
-    example sits on its own line, and the sentence leading into it is its answer."""
+    example sits on its own line, and the sentence leading into it is its answer.  So does
+    a line ending in "e.g." ("... generated with the command e.g." / "openssl dhparam ...")."""
     out: list[str] = []
     for line in (line.strip() for line in lines):
         if not line:
             continue
-        if out and not _ENDED.search(out[-1]) and not line[0].isupper():
+        if out and not _ended(out[-1]) and not line[0].isupper():
             out[-1] = f"{out[-1]} {line}"
         else:
             out.append(line)
     return out
+
+
+def _ended(line: str) -> bool:
+    """The line ends a sentence: a full stop that is not an abbreviation's ("... can be
+    generated with the command e.g." runs on into its example)."""
+    if not _ENDED.search(line):
+        return False
+    last = line.rsplit(" ", 1)[-1].rstrip(".!?\"')]").lower()
+    return last not in _ABBREV
 
 
 def _labels_joined(sentences: list[str]) -> list[str]:
