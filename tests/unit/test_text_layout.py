@@ -74,3 +74,18 @@ def test_caps_and_underlined_headings_in_an_unindented_text() -> None:
     text = ["INSTALLATION", "Run make install.", "Usage\n=====\nRun it.", "Done."]
     assert [(p.heading, p.text) for p in layout(text)] == [
         ("INSTALLATION", "Run make install."), ("Usage", "Run it."), ("Usage", "Done.")]
+
+
+def test_an_entry_whose_list_of_names_wraps_at_a_comma_keeps_its_text_whole() -> None:
+    # journald.conf(5): the term wraps onto a second line at the same indentation; read as
+    # text, every line of the description became a unit of its own.
+    page = ["OPTIONS\n       Storage=\n           Controls where to store journal data.",
+            "       SystemMaxUse=, SystemKeepFree=,\n       RuntimeMaxUse=, RuntimeKeepFree=\n"
+            "           Enforce size limits on the journal files\n           stored.",
+            "           Defaults to one eighth of the\n           values configured."]
+    term = "SystemMaxUse=, SystemKeepFree=, RuntimeMaxUse=, RuntimeKeepFree="
+    assert list(layout(page)) == [
+        Paragraph("OPTIONS > Storage=", "Controls where to store journal data."),
+        Paragraph(f"OPTIONS > {term}", "Enforce size limits on the journal files\nstored."),
+        Paragraph(f"OPTIONS > {term}", "Defaults to one eighth of the\nvalues configured."),
+    ]

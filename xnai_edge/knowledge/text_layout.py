@@ -59,6 +59,19 @@ def _is_term(line: str) -> bool:
     return 0 < len(text) <= MAX_TERM_CHARS and len(text.split()) <= MAX_TERM_WORDS
 
 
+def _term_lines(lines: list[str]) -> int:
+    """How many lines the entry's term at the top of ``lines`` takes (0: none): one, or more
+    when a list of names wraps at a comma onto a line of the same indentation
+    ("SystemMaxUse=, SystemKeepFree=, ...," / "RuntimeMaxUse=, ...")."""
+    if not _is_term(lines[0]):
+        return 0
+    head = 1
+    while (head < len(lines) - 1 and lines[head - 1].rstrip().endswith(",")
+           and indent(lines[head]) == indent(lines[0]) and _is_term(lines[head])):
+        head += 1
+    return head
+
+
 class Layout:
     """Feed the paragraphs of a document (raw, with their indentation); get them back with
     the section and entry they belong to."""
@@ -114,11 +127,12 @@ class Layout:
         first = indent(lines[0])
         if self.term and first <= self.term_indent:
             self.term = ""  # back at (or left of) the entry's margin: the entry is over
-        if (len(lines) >= 2 and _is_term(lines[0])
-                and all(indent(line) > first for line in lines[1:])):
-            self.term, self.term_indent, self.body_indent = lines[0].strip(), first, indent(
-                lines[1])
-            yield Paragraph(self.heading(), "\n".join(line.strip() for line in lines[1:]))
+        head = _term_lines(lines)
+        if (head and len(lines) > head
+                and all(indent(line) > first for line in lines[head:])):
+            self.term = " ".join(line.strip() for line in lines[:head])
+            self.term_indent, self.body_indent = first, indent(lines[head])
+            yield Paragraph(self.heading(), "\n".join(line.strip() for line in lines[head:]))
             return
         margin = self.body_indent if self.term else self.section_indent
         if margin is None and self.section:
