@@ -189,10 +189,6 @@ QUEUED = _entry("GENERAL OPTIONS > max_queued_messages count",
                 "above those messages that are currently in flight.", 1)
 QUEUED_REST = _entry("GENERAL OPTIONS > max_queued_messages count",
                      "Set to 0 for no maximum (not recommended).\nDefaults to 1000.", 2)
-OTHER = _entry("GENERAL OPTIONS > max_inflight_messages count",
-               "The maximum number of messages in flight per client. Defaults to 20.", 3)
-
-
 def test_a_default_question_takes_the_sentence_of_its_entry_that_states_the_default(
         ) -> None:
     # The option's entry is cut into two chunks; its default is in the second, in a sentence
@@ -207,10 +203,30 @@ def test_a_default_question_takes_the_sentence_of_its_entry_that_states_the_defa
     assert found.features["sel"] == top.score and found.features["cov"] == top.features["cov"]
 
 
-def test_a_default_is_taken_only_from_the_same_entry_and_only_when_asked() -> None:
+def test_a_default_is_taken_only_from_the_entries_of_the_best_sentences_and_when_asked(
+        ) -> None:
+    # The sibling option matches best; the default asked for is in the option beside it.
+    on_changes = _entry("GENERAL OPTIONS > autosave_on_changes [ true | false ]",
+                        "If false, mosquitto will save the in-memory database to disk by "
+                        "treating autosave_interval as a time in seconds.", 6)
+    interval = _entry("GENERAL OPTIONS > autosave_interval seconds",
+                      "The number of seconds that mosquitto will wait between each time it "
+                      "saves the in-memory database to disk. Defaults to 1800 seconds.", 7)
+    found = best_sentence("How often does the broker save its in-memory database to disk by "
+                          "default?", [on_changes, interval])
+    assert found is not None and found.sentence == "Defaults to 1800 seconds."
     question = "How many messages does the broker queue per client by default?"
-    found = best_sentence(question, [QUEUED, OTHER])
-    assert found is not None and found.source is QUEUED  # not max_inflight's "Defaults to 20."
+    # An entry none of the best sentences is in: its default is not taken.
+    queue = _entry("GENERAL OPTIONS > max_queued_messages count",
+                   "The broker holds messages in a queue per client. The queue per client holds "
+                   "QoS 1 and 2 messages. Messages over the queue limit per client are dropped.",
+                   4)
+    far = _entry("GENERAL OPTIONS > sys_interval seconds",
+                 "The number of seconds between updates of the status topics. Defaults to 10 "
+                 "seconds.", 5)
+    found = best_sentence(question, [queue, far])
+    assert found is not None and found.source is queue
+    # Not asked for a default: the best sentence stays.
     found = best_sentence("How many messages does the broker queue per client?",
                           [QUEUED, QUEUED_REST])
     assert found is not None and found.sentence.startswith("The maximum number")
