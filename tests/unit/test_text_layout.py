@@ -89,3 +89,14 @@ def test_an_entry_whose_list_of_names_wraps_at_a_comma_keeps_its_text_whole() ->
         Paragraph(f"OPTIONS > {term}", "Enforce size limits on the journal files\nstored."),
         Paragraph(f"OPTIONS > {term}", "Defaults to one eighth of the\nvalues configured."),
     ]
+
+
+def test_two_spaces_after_a_full_stop_end_a_sentence_before_a_small_letter() -> None:
+    # groff sets two spaces after a sentence; a sentence may begin with a command's name.
+    page = ["OPTIONS\n       ForwardToKMsg=\n           Add \"log_buf_len=8M\" to the "
+            "kernel line.  systemd will\n           stop it.  So approx. two.  Done."]
+    entry = "OPTIONS > ForwardToKMsg="
+    assert list(layout(page)) == [
+        Paragraph(entry, "Add \"log_buf_len=8M\" to the kernel line."),
+        Paragraph(entry, "systemd will\nstop it.  So approx. two.  Done."),
+    ]

@@ -24,6 +24,11 @@ from dataclasses import dataclass
 
 _RULE = re.compile(r"^\s*[_=\-*~]{5,}\s*$")
 _UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,})\s*$")
+# Two spaces after a full stop end a sentence even before a small letter: man pages (groff)
+# set them so, and there a sentence may start with a command's name ("... to the kernel
+# command line.  systemd will ...").  The chunker collapses spaces, so the break is kept as a
+# paragraph break.  One space before a small letter is no break ("approx. two").
+_WIDE_STOP = re.compile(r"(?<=[.!?]) {2,}(?=[a-z])|(?<=[.!?][\"')\]]) {2,}(?=[a-z])")
 MAX_HEADING_WORDS = 8
 MAX_HEADING_CHARS = 60
 MAX_TERM_WORDS = 12
@@ -132,7 +137,7 @@ class Layout:
                 and all(indent(line) > first for line in lines[head:])):
             self.term = " ".join(line.strip() for line in lines[:head])
             self.term_indent, self.body_indent = first, indent(lines[head])
-            yield Paragraph(self.heading(), "\n".join(line.strip() for line in lines[head:]))
+            yield from self._paragraphs(lines[head:])
             return
         margin = self.body_indent if self.term else self.section_indent
         if margin is None and self.section:
@@ -141,7 +146,13 @@ class Layout:
             for line in lines:  # an example or a nested list: one unit per line
                 yield Paragraph(self.heading(), line.strip())
         else:
-            yield Paragraph(self.heading(), "\n".join(line.strip() for line in lines))
+            yield from self._paragraphs(lines)
+
+    def _paragraphs(self, lines: list[str]) -> Iterator[Paragraph]:
+        """The text of ``lines``, cut at every wide full stop (see ``_WIDE_STOP``)."""
+        text = "\n".join(line.strip() for line in lines)
+        for part in _WIDE_STOP.split(text):
+            yield Paragraph(self.heading(), part)
 
 
 def layout(paragraphs: Iterable[str]) -> Iterator[Paragraph]:
