@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
@@ -39,9 +40,29 @@ def key_terms(text: str) -> list[str]:
     return list(seen)
 
 
+def joined_pairs(text: str) -> list[str]:
+    """Two neighbouring words written as one, as documents often spell them: "in flight" ->
+    "inflight", "user name" -> "username", "log in" -> "login".  Not two stop words, and not
+    a stop word ("in to" -> "into")."""
+    tokens = words(text)
+    out: dict[str, None] = {}
+    for a, b in itertools.pairwise(tokens):
+        joined = a + b
+        if (len(joined) >= MIN_JOINED and joined not in STOPWORDS
+                and not (a in STOPWORDS and b in STOPWORDS) and joined.isalpha()):
+            out.setdefault(joined, None)
+    return list(out)
+
+
+MIN_JOINED = 5
+
+
 def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression: any of the key terms (quoted, so no FTS syntax leaks in)."""
+    """An FTS5 MATCH expression: any of the key terms (quoted, so no FTS syntax leaks in), or
+    of two neighbouring words written as one (``joined_pairs``: a word the documents do not
+    have matches nothing and costs nothing)."""
     terms = key_terms(text) or list(dict.fromkeys(words(text)))
     if not terms:
         return None
+    terms += [t for t in joined_pairs(text) if t not in terms]
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
