@@ -230,3 +230,16 @@ def test_a_default_is_taken_only_from_the_entries_of_the_best_sentences_and_when
     found = best_sentence("How many messages does the broker queue per client?",
                           [QUEUED, QUEUED_REST])
     assert found is not None and found.sentence.startswith("The maximum number")
+
+
+def test_a_negated_question_is_matched_by_a_sentence_that_says_fails() -> None:
+    dbus = _entry("SECTION [SERVER] > enable-dbus=",
+                  "Takes yes or warn. Warn behaves like yes, but the daemon starts up "
+                  "even when it fails to connect to a D-Bus daemon.", 8)
+    found = best_sentence("Which setting lets the daemon start if it can't connect to D-Bus?",
+                          [dbus])
+    assert found is not None and found.features["unmatched_negation"] == 0.0
+    # A question negating what a passage states plainly still stands out.
+    boot = _entry("SECTION [SERVER] > use-ipv6=", "The daemon uses IPv6 sockets at boot.", 9)
+    found = best_sentence("Why does the daemon not use IPv6 sockets at boot?", [boot])
+    assert found is not None and found.features["unmatched_negation"] == 1.0

@@ -100,3 +100,18 @@ def test_two_spaces_after_a_full_stop_end_a_sentence_before_a_small_letter() -> 
         Paragraph(entry, "Add \"log_buf_len=8M\" to the kernel line."),
         Paragraph(entry, "systemd will\nstop it.  So approx. two.  Done."),
     ]
+
+
+def test_a_settings_name_run_into_its_description_is_its_entry() -> None:
+    # avahi-daemon.conf(5): "key= description" paragraphs under a section; a word broken at
+    # its own hyphen across lines is whole again.
+    page = ["SECTION [SERVER]\n       use-ipv4= Takes a boolean value. If set to \"no\" avahi-\n"
+            "       daemon will not use IPv4 sockets.",
+            "       use-ipv6= Takes a boolean value.",
+            "       Some notes that belong to no setting - at all."]
+    assert list(layout(page)) == [
+        Paragraph("SECTION [SERVER] > use-ipv4=", "Takes a boolean value. If set to \"no\" "
+                                                  "avahi-daemon will not use IPv4 sockets."),
+        Paragraph("SECTION [SERVER] > use-ipv6=", "Takes a boolean value."),
+        Paragraph("SECTION [SERVER]", "Some notes that belong to no setting - at all."),
+    ]

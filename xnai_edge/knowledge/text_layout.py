@@ -29,6 +29,10 @@ _UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,})\s*$")
 # command line.  systemd will ...").  The chunker collapses spaces, so the break is kept as a
 # paragraph break.  One space before a small letter is no break ("approx. two").
 _WIDE_STOP = re.compile(r"(?<=[.!?]) {2,}(?=[a-z])|(?<=[.!?][\"')\]]) {2,}(?=[a-z])")
+# A setting's name at the start of its paragraph, its description on the same line
+# (avahi-daemon.conf(5): "use-ipv6= Takes a boolean value ...").
+_RUN_IN = re.compile(r"([A-Za-z][\w.-]*=)\s+(?=\S)")
+_BROKEN_WORD = re.compile(r"(?<=\w)-\n(?=[a-z])")
 MAX_HEADING_WORDS = 8
 MAX_HEADING_CHARS = 60
 MAX_TERM_WORDS = 12
@@ -139,6 +143,15 @@ class Layout:
             self.term_indent, self.body_indent = first, indent(lines[head])
             yield from self._paragraphs(lines[head:])
             return
+        run_in = _RUN_IN.match(lines[0].strip())
+        if run_in and self.section and (self.section_indent is None
+                                        or first <= self.section_indent):
+            # "host-name= Set the host name ...": a setting's name run into its description.
+            self.term, self.term_indent, self.body_indent = run_in.group(1), first, first
+            if self.section_indent is None:
+                self.section_indent = first
+            yield from self._paragraphs([lines[0].strip()[run_in.end():], *lines[1:]])
+            return
         margin = self.body_indent if self.term else self.section_indent
         if margin is None and self.section:
             self.section_indent = margin = first
@@ -149,8 +162,9 @@ class Layout:
             yield from self._paragraphs(lines)
 
     def _paragraphs(self, lines: list[str]) -> Iterator[Paragraph]:
-        """The text of ``lines``, cut at every wide full stop (see ``_WIDE_STOP``)."""
-        text = "\n".join(line.strip() for line in lines)
+        """The text of ``lines``, cut at every wide full stop (see ``_WIDE_STOP``); a word
+        broken at its own hyphen across lines is whole again ("avahi-" / "daemon")."""
+        text = _BROKEN_WORD.sub("-", "\n".join(line.strip() for line in lines))
         for part in _WIDE_STOP.split(text):
             yield Paragraph(self.heading(), part)
 
