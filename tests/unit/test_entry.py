@@ -11,6 +11,7 @@ from xnai_edge.knowledge.text import key_terms
 @pytest.mark.parametrize(("question", "expected"), [
     ("Which group can read log files?", True), ("What option keeps the files?", True),
     ("Who owns PostgreSQL databases?", True), ("What does the -t option do?", False),
+    ("If an interface is allowed and denied, which option wins?", True),  # after a condition
     ("What is the default compression level?", False), ("How do I decompress?", False),
 ])
 def test_asks_which(question: str, expected: bool) -> None:
@@ -27,6 +28,9 @@ def test_asks_which(question: str, expected: bool) -> None:
     # an option's argument syntax is not its name (mosquitto.conf(5))
     ("GENERAL OPTIONS > connection_messages [ true | false ]", "connection_messages"),
     ("LISTENERS > socket_domain [ ipv4 | ipv6 ]", "socket_domain"),
+    # a Markdown section's title is no entry's term
+    ("Users, Groups, UIDs and GIDs on systemd Systems > Special Linux UIDs", ""),
+    ("Users, Groups, UIDs and GIDs on systemd Systems > Summary", ""),
 ])
 def test_entry_term(heading: str, term: str) -> None:
     assert entry_term(heading) == term

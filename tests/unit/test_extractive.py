@@ -243,3 +243,11 @@ def test_a_negated_question_is_matched_by_a_sentence_that_says_fails() -> None:
     boot = _entry("SECTION [SERVER] > use-ipv6=", "The daemon uses IPv6 sockets at boot.", 9)
     found = best_sentence("Why does the daemon not use IPv6 sockets at boot?", [boot])
     assert found is not None and found.features["unmatched_negation"] == 1.0
+
+
+def test_a_sentence_naming_a_default_is_not_one_stating_it() -> None:
+    domain = _entry("SECTION [SERVER] > domain-name=",
+                    "Set the default domain name the daemon registers its host name in. If "
+                    "omitted defaults to \".local\".", 10)
+    found = best_sentence("What is the default domain name the daemon registers in?", [domain])
+    assert found is not None and found.sentence == 'If omitted defaults to ".local".'

@@ -18,7 +18,7 @@ from xnai_edge.knowledge.text import STOPWORDS, words
 
 _AUXILIARY = frozenset("is are was were do does did can could should would will shall may "
                        "might must has have had happens happened".split())
-_ASKS_WHICH = re.compile(r"^\s*(?:(?:which|what)\s+(?P<noun>[\w'-]+)|who|whom|whose)\b",
+_ASKS_WHICH = re.compile(r"(?:^\s*|,\s*)(?:(?:which|what)\s+(?P<noun>[\w'-]+)|who|whom|whose)\b",
                          re.IGNORECASE)
 MAX_TERM_TOKENS = 4
 
@@ -30,8 +30,10 @@ _SETTING = re.compile(r"^(?:-|[\w.-]*_[\w.-]*\b|[\w.-]+=)")
 
 
 def asks_which(question: str) -> bool:
-    """'Which group ...', 'What option ...', 'Who ...': the answer is the name of a thing."""
-    m = _ASKS_WHICH.match(question)
+    """'Which group ...', 'What option ...', 'Who ...': the answer is the name of a thing;
+    also after a leading condition ('If an interface is both allowed and denied, which option
+    wins?')."""
+    m = _ASKS_WHICH.search(question)
     if m is None:
         return False
     noun = m.group("noun")
@@ -63,6 +65,8 @@ def entry_term(heading: str) -> str:
         return ""
     if any(t.isalpha() and t.lower() in STOPWORDS for t in tokens):
         return ""
+    if all(t.isalpha() for t in tokens) and (len(tokens) > 1 or term[0].isupper()):
+        return ""  # a section's title ("Special Linux UIDs", "Summary"), not an entry's term
     return term
 
 

@@ -225,6 +225,10 @@ def _typed_neighbour(question: str, scored: list[Scored], best: Scored) -> Score
 
 
 _DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b", re.IGNORECASE)
+# A sentence that states a default ("Defaults to 1000.", "The default is 5 minutes.", "If
+# enabled (the default)"), not one that names one ("Set the default domain name ...").
+_STATES_DEFAULT = re.compile(r"\bdefaults? (?:to|is|are|was|value)\b|\bdefault(?:ed)? to\b|"
+                             r"\bby default\b|\bthe default\)|\bdefault:", re.IGNORECASE)
 
 
 def _same_entry(a: SourceText, b: SourceText) -> bool:
@@ -252,10 +256,10 @@ def _default_neighbour(question: str, scored: list[Scored], best: Scored) -> Sco
     sentence that describes the option instead (held-out man pages journald.conf(5) and
     mosquitto.conf(5), docs/answering.md).
     """
-    if not _DEFAULT.search(question) or _DEFAULT.search(best.sentence):
+    if not _DEFAULT.search(question) or _STATES_DEFAULT.search(best.sentence):
         return best
     entries = [s.source for s in scored[:ENTRIES]]
-    return next((s for s in scored if _DEFAULT.search(s.sentence)
+    return next((s for s in scored if _STATES_DEFAULT.search(s.sentence)
                  and any(_same_entry(s.source, e) for e in entries)), best)
 
 

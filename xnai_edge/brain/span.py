@@ -42,6 +42,11 @@ _MEASURE = re.compile(
     r"(?: [\w-]+){0,2}? (?:uid|gid|pid|id|port|version|size|length|limit|count|timeout|"
     r"interval|delay|duration|capacity|voltage|ratio|rate|level(?! of))s?\b")
 
+# "Which setting controls how many records are cached?" asks for the setting, not a number:
+# the entry's name answers it (``entry.name_entry``).
+_NAMED_THING = re.compile(r"(?:which|what) (?:setting|option|parameter|variable|directive|"
+                          r"switch|flag|key)s?\b")
+
 KINDS = ("date", "number", "person", "place", "command", "other")
 
 
@@ -76,6 +81,8 @@ def answer_kind(question: str) -> str:
     clause = _LEADING_CLAUSE.match(q)
     if clause:
         q = q[clause.end():] if clause.group(0).endswith(", ") else ""
+    if _NAMED_THING.match(q):
+        return "other"
     if re.match(r"(when|in what (year|month|decade|century)|what (year|month|day|date|decade|"
                 r"century|time|period|era)|which (year|month|century|decade)|since when|"
                 r"by what year|during what)\b", q) or re.search(
