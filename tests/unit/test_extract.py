@@ -112,7 +112,7 @@ def test_markdown_fixture() -> None:
     assert pests == "Aphids: spray with soapy water. Black spot: remove the fallen leaves."
     assert sow == ("Sow tomato seeds indoors in March and plant out after the last frost.")
     assert code == "# not a heading: a comment in code\nwater --litres 2"  # kept as it is
-    assert table == "Month | Task May | Feed roses"
+    assert table == "Month: May; Task: Feed roses."  # a row names its columns
     assert not any("roses.jpg" in b.text or "photo" in b.text or "https" in b.text
                    for b in blocks)
 
@@ -488,3 +488,15 @@ def test_markdown_streams_too(tmp_path: Path) -> None:
     assert doc.title == "Manual" and count > 2_000
     print(f"\npeak traced {peak:.2f} MB")
     assert peak < 2
+
+
+def test_a_markdown_table_row_is_a_block_that_names_its_columns(tmp_path: Path) -> None:
+    path = write(tmp_path, "uids.md", "# UIDs\nThe ranges:\n\n| UID | Purpose | Listed in |\n"
+                 "|----:|---------|-----------|\n|   0 | `root` user | /etc/passwd |\n"
+                 "| 1…4 | System users | |\nAfter the table.\n")
+    assert [(b.heading, b.text) for b in blocks_of(path)] == [
+        ("UIDs", "The ranges:"),
+        ("UIDs", "UID: 0; Purpose: root user; Listed in: /etc/passwd."),
+        ("UIDs", "UID: 1…4; Purpose: System users."),
+        ("UIDs", "After the table."),
+    ]

@@ -91,6 +91,7 @@ def _markdown_events(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
     para: list[str] = []
     size = 0
     fence = ""
+    header: list[str] | None = None  # the column names while inside a table
 
     def take(code: bool) -> str:
         nonlocal size
@@ -112,6 +113,12 @@ def _markdown_events(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
                 para.append(line)
                 size += len(line) + 1
             continue
+        if header is not None:
+            if "|" in line and line.strip():
+                if row := _table_row(header, line):
+                    yield 0, row
+                continue
+            header = None
         heading: tuple[int, str] | None = None
         first = line.lstrip()[:1]  # the first visible character says which rules can apply
         if not first:  # a blank line ends the paragraph
@@ -124,8 +131,13 @@ def _markdown_events(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
               and (m := _SETEXT.fullmatch(line))):
             heading = (1 if m[1][0] == "=" else 2, take(code=False))
         elif not (first in "-*_" and _RULE.fullmatch(line)):
-            if first in "[|:-" and (_REF_DEF.fullmatch(line) or (
-                    "|" in line and "-" in line and _TABLE_RULE.fullmatch(line))):
+            if first in "[|:-" and "|" in line and "-" in line and _TABLE_RULE.fullmatch(line):
+                if para and "|" in para[-1]:  # the row above names the columns
+                    header = _cells(para.pop())
+                    if para and (text := take(code=False)):
+                        yield 0, text
+                continue
+            if first == "[" and _REF_DEF.fullmatch(line):
                 continue
             if size + len(line) >= MAX_BLOCK and (text := take(code=False)):
                 yield 0, text
@@ -141,6 +153,19 @@ def _markdown_events(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
             yield heading[0], name
     if para and (text := take(code=bool(fence))).strip():
         yield 0, text
+
+
+def _cells(row: str) -> list[str]:
+    return [normalise(_md_inline(c)) for c in row.strip().strip("|").split("|")]
+
+
+def _table_row(header: list[str], line: str) -> str:
+    """A table's row as one sentence naming its columns ("UID/GID: 0; Purpose: root user;
+    Defined By: Linux."): a row read alone then still says what each value is, and the
+    answer to "What is UID 0 for?" is that row, not the whole table run together."""
+    pairs = [f"{name}: {cell}" if name else cell
+             for name, cell in zip(header, _cells(line), strict=False) if cell]
+    return "; ".join(pairs) + "." if pairs else ""
 
 
 def markdown_blocks(events: Iterator[tuple[int, str]]) -> Iterator[Block]:
