@@ -7,7 +7,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from xnai_edge.brain.shorten import short_answer
-from xnai_edge.brain.span import answer_kind, candidates, pick_span, wants_value
+from xnai_edge.brain.span import answer_kind, candidates, has_candidate, pick_span, wants_value
 
 NORMANS = ("The Normans invaded Ireland in 1169, led by Richard de Clare, known as Strongbow, "
            "and soon took control of large parts of the country.")
@@ -220,3 +220,18 @@ def test_clock_times_are_dates() -> None:
         == ["5 pm"]
     assert [c.text for c in candidates("When does the backup run?",
                                        "The backup runs at 03:30 am.")] == ["03:30 am"]
+
+
+def test_a_path_answers_where() -> None:
+    # avahi-daemon.conf(5)'s SYNOPSIS: the file's place is its path.
+    span = pick_span("Where is the avahi daemon configuration file?",
+                     "Its configuration file is /etc/avahi/avahi-daemon.conf on Debian.")
+    assert span is not None and span.text == "/etc/avahi/avahi-daemon.conf"
+    assert has_candidate("Where do I keep my images?", "Keep them in ~/images or in /var/.")
+    assert not has_candidate("Where do I keep my images?", "Keep them and/or share them.")
+
+
+def test_a_repeated_clause_is_cut_where_it_is_not_where_its_twin_is() -> None:
+    # Found by Hypothesis: the second "," was looked up by its text, found as the first.
+    assert short_answer("When was the boiler serviced?", "The , , The boiler", 3) == (
+        "The boiler")

@@ -31,6 +31,7 @@ _NUMBER = re.compile(
     rf"(?:[ -](?:{_NUMWORD}|percent|per cent|%))*(?:\s?%)?(?-i: [a-z]+)?", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of|the|de|von|van|and|du|da|al|bin|la|le|"
                    r"del|y)?\s*[A-Z][\w'’.-]*)*")
+_PATH = re.compile(r"(?<![\w/])(?:~|\$\w+)?(?:/[\w.@-]+)+/?")
 _CODE = re.compile(r"`[^`]+`|(?<!\w)(?:/[\w.-]+)+/?|\b[\w.-]+ [\w-]+ (?:--?[\w-]+|[A-Z]{3,})\b")
 """Marked code, a path, or "word word --option" / "word word PLACEHOLDER" ("kb remove PATH";
 three capitals at least, so that "a 16 GB" is no command)."""
@@ -120,7 +121,10 @@ def candidates(question: str, sentence: str, kind: str | None = None) -> list[Sp
         pattern = {"date": _DATE, "number": _NUMBER, "command": _CODE}[kind]
     asked = stems(question)
     found: list[Span] = []
-    for m in pattern.finditer(sentence):
+    matches = list(pattern.finditer(sentence))
+    if kind == "place":  # "Where is the configuration file?": a path is a place too
+        matches = sorted([*matches, *_PATH.finditer(sentence)], key=lambda m: m.start())
+    for m in matches:
         text, start = m.group(0).rstrip(" ,;:"), m.start()
         if pattern is _NAME:
             first, _, rest = text.partition(" ")
