@@ -195,6 +195,26 @@ def bench_answer(quick: bool) -> list[str]:
             "--cache", str(cache), *squad_passages(quick)]
 
 
+MANUAL_SETS = ("manual-eval", "manual-dev1", "manual-dev2")
+"""Real technical documents as an owner's (tests/data/LICENSES.md): gzip(1) and Debian's Users
+and Groups; journald.conf(5) and mosquitto.conf(5); systemd's UIDS-GIDS.md and
+avahi-daemon.conf(5)."""
+
+
+def bench_manual(name: str) -> list[str]:
+    return [str(TOOLS / "manual_quality.py"), "--set", str(ROOT / "tests" / "data" / name)]
+
+
+def show_manuals(r: dict[str, Any]) -> str:
+    rows = [[name, f["answer_contains_gold"], f["naive_contains_gold"],
+             f["abstained_when_answerable"], f["abstained_when_unanswerable"],
+             f"{f['words_median']} / {f['words_p95']}"]
+            for name, f in r.items() if isinstance(f, dict) and "answerable" in f]
+    return table("answers on real manuals (40 answerable + 10 unanswerable questions each)",
+                 ["set", "right", "naive read-out", "I don't know, answerable",
+                  "I don't know, unanswerable", "words median / p95"], rows)
+
+
 def bench_mqtt(quick: bool) -> list[str]:
     """Home Assistant over MQTT: loop latency on/off, reconnect, traffic (tools/bench_mqtt.py)."""
     return [str(TOOLS / "bench_mqtt.py"), *(["--quick"] if quick else [])]
@@ -345,8 +365,8 @@ def show_rss(results: dict[str, Any]) -> str:
     for name, r in results.items():
         if name == "meta" or not isinstance(r, dict):
             continue
-        if name == "scale":
-            rows += [[f"scale {n}", x.get("peak_rss_mb"), x.get("wall_s"), x.get("started"),
+        if name in ("scale", "manuals"):  # one run per size / per set
+            rows += [[f"{name} {n}", x.get("peak_rss_mb"), x.get("wall_s"), x.get("started"),
                       x.get("git_commit"), x.get("loadavg_1m_before"), x.get("loadavg_1m")]
                      for n, x in r.items()]
         else:
@@ -377,7 +397,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------- main
-NAMES = ("ingest", "retrieval", "scale", "ask", "answer", "mqtt", "web", "wyoming")
+NAMES = ("ingest", "retrieval", "scale", "ask", "answer", "manuals", "mqtt", "web", "wyoming")
 
 
 def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
@@ -387,6 +407,9 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
         results.setdefault("scale", {})
         specs += [([py, *bench_scale(quick, n, v)], results["scale"],
                    str(n) if v == "random" else f"{n}-{v}") for n, v in scale_runs(quick)]
+    elif name == "manuals":
+        results.setdefault("manuals", {})
+        specs += [([py, *bench_manual(m)], results["manuals"], m) for m in MANUAL_SETS]
     else:
         cmd = {"ingest": bench_ingest, "retrieval": bench_retrieval, "ask": bench_ask,
                "answer": bench_answer, "mqtt": bench_mqtt, "web": bench_web,
@@ -409,7 +432,7 @@ def run_one(name: str, quick: bool, results: dict[str, Any]) -> None:
 
 def show(name: str, results: dict[str, Any]) -> str:
     return {"ingest": show_ingest, "retrieval": show_retrieval, "scale": show_scale,
-            "ask": show_ask, "answer": show_answer, "mqtt": show_mqtt,
+            "ask": show_ask, "answer": show_answer, "manuals": show_manuals, "mqtt": show_mqtt,
             "web": show_web, "wyoming": show_wyoming}[name](results[name])
 
 
