@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from xnai_edge.brain.answerability import model
 from xnai_edge.brain.extractive import (
     TYPICAL_COSINE,
     SourceText,
@@ -251,3 +252,20 @@ def test_a_sentence_naming_a_default_is_not_one_stating_it() -> None:
                     "omitted defaults to \".local\".", 10)
     found = best_sentence("What is the default domain name the daemon registers in?", [domain])
     assert found is not None and found.sentence == 'If omitted defaults to ".local".'
+
+
+def test_a_default_asked_for_and_not_stated_is_no_answer_and_one_stated_is() -> None:
+    cache = _entry("SECTION [SERVER] > cache-entries-max=",
+                   "Takes an unsigned integer specifying how many records are cached per "
+                   "interface. Bigger values allow more records to be cached.", 11)
+    found = best_sentence("What is the default number of records cached per interface?", [cache])
+    assert found is not None and found.features["no_value"] == 1.0
+    assert not model().answers(found.features)  # vetoed, however well the words match
+    bridge = _entry("CONFIGURING BRIDGES > bridge_protocol_version version",
+                    "Set the version of the MQTT protocol to use with for this bridge. Can be "
+                    "one of mqttv50, mqttv311 or mqttv31. Defaults to mqttv311.", 12)
+    found = best_sentence("Which MQTT protocol version does a bridge use by default?", [bridge])
+    # The default stated is the value (no digits of its own to count as a number), and the
+    # number neighbour ("one of") does not move the answer off it.
+    assert found is not None and found.sentence == "Defaults to mqttv311."
+    assert found.features["no_value"] == 0.0

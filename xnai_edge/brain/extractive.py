@@ -263,6 +263,20 @@ def _default_neighbour(question: str, scored: list[Scored], best: Scored) -> Sco
                  and any(_same_entry(s.source, e) for e in entries)), best)
 
 
+def _no_value(question: str, sentence: str, kind: float) -> float:
+    """1 when the question asks for a value the sentence does not give (``answerability``
+    vetoes the answer): a number or a date the sentence has none of; or a default the
+    sentence says nothing of ("What is the default number of cached records?" -> "Takes an
+    unsigned integer specifying how many records are cached.").  A default stated is a value
+    even without digits ("Defaults to mqttv311.")."""
+    if _DEFAULT.search(question):
+        if not _DEFAULT.search(sentence):
+            return 1.0
+        if _STATES_DEFAULT.search(sentence):
+            return 0.0
+    return float(kind <= 0 and wants_value(question))
+
+
 def best_sentence(question: str, passages: Sequence[SourceText], *, carried: str = "",
                   scorer: Linear | None = None,
                   cosines: Mapping[str, float] | None = None) -> Extract | None:
@@ -276,8 +290,9 @@ def best_sentence(question: str, passages: Sequence[SourceText], *, carried: str
     # (SQuAD dev report half, for the number neighbour: contains gold 0.672 -> 0.673, "I
     # don't know" on answerable 0.072 -> 0.069, on SQuAD 2.0 unanswerables 0.199 -> 0.193.)
     evidence = scoring.scored[0]
-    best = _typed_neighbour(question, scoring.scored,
-                            _default_neighbour(question, scoring.scored, evidence))
+    best = _default_neighbour(question, scoring.scored, evidence)
+    if best is evidence:  # a default found is the value, even if no number ("mqttv311")
+        best = _typed_neighbour(question, scoring.scored, evidence)
     others = [s.score for s in scoring.scored if s is not evidence]
     runner_up = max(others) if others else evidence.score - 1.0
     weights = scoring.weights
@@ -295,6 +310,6 @@ def best_sentence(question: str, passages: Sequence[SourceText], *, carried: str
                 "unmatched_name": _unmatched_name(question, everywhere),
                 "unmatched_negation": float(bool(_NEGATION.search(question)) and not
                                             _NEGATIVE.search(window_text(evidence))),
-                "no_value": float(f["kind"] <= 0 and wants_value(question))}
+                "no_value": _no_value(question, best.sentence, f["kind"])}
     return Extract(sentence=best.sentence, source=best.source, support=features["support"],
                    score=best.score, features=features)
