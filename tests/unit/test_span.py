@@ -235,3 +235,17 @@ def test_a_repeated_clause_is_cut_where_it_is_not_where_its_twin_is() -> None:
     # Found by Hypothesis: the second "," was looked up by its text, found as the first.
     assert short_answer("When was the boiler serviced?", "The , , The boiler", 3) == (
         "The boiler")
+
+
+def test_a_how_question_hears_what_follows_the_clause_that_restates_it() -> None:
+    sentence = ("Please note that the user may specify additional browsing domains on the "
+                "client side, either by setting $AVAHI_BROWSE_DOMAINS to a list of colon "
+                "separated domains or by adding them to the XDG config file "
+                "~/.config/avahi/browse-domains (separated by newlines).")
+    answer = short_answer("How can a user add extra browsing domains on the client side?",
+                          sentence, 30)
+    assert answer.startswith("Please note") and "$AVAHI_BROWSE_DOMAINS" in answer
+    assert len(answer.split()) <= 30 and answer in sentence
+    # "how many" asks for a number, not a way: the clause rule is unchanged.
+    assert "$AVAHI" not in short_answer("How many browsing domains may the user specify on "
+                                        "the client side?", sentence, 30)

@@ -47,7 +47,13 @@ def short_answer(question: str, sentence: str, max_words: int,
         last = max(i for i, (a, _) in enumerate(tokens) if a < span.start + len(span.text))
         start, end = _around(first, last, anchors, len(tokens), max_words)
     elif (clauses := _clauses(question, sentence, max_words)) is not None:
-        return clauses
+        start, stop = clauses
+        if _HOW.match(question):
+            # "How ...?" is answered by what follows the clause that restates the question
+            # ("..., either by setting $AVAHI_BROWSE_DOMAINS ..."): the words after it too.
+            first = next(i for i, (a, _) in enumerate(tokens) if a >= start)
+            stop = max(stop, tokens[min(len(tokens), first + max_words) - 1][1])
+        return sentence[start:stop].strip(" ,;:")
     elif anchors:
         start, end = _best_window(anchors, len(tokens), max_words)
     else:
@@ -59,6 +65,10 @@ def short_answer(question: str, sentence: str, max_words: int,
     return sentence[tokens[start][0]:stop].strip().rstrip(",;:")
 
 
+_HOW = re.compile(r"\s*how\b(?!\s+(?:many|much|long|old|far|big|large|tall|high|deep|wide|"
+                  r"fast|often|heavy|soon)\b)", re.IGNORECASE)
+
+
 def _asked(question: str) -> set[str]:
     """The question's key words (stems): "the", "in", "of" anchor nothing."""
     return set(question_terms(question)) or stems(question)
@@ -68,12 +78,12 @@ _CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=\((?!\d))|\s+(?=(?:which|while|wherea
                      r"but)\b)")
 
 
-def _clauses(question: str, sentence: str, max_words: int) -> str | None:
-    """The run of whole clauses holding the most *different* question words (then the most
-    clauses) within ``max_words``: a clause is a unit a listener can follow, a word window is
-    not.  Different words, as clauses that repeat the topic ("the main server ...") are not
-    the one that answers (SQuAD dev contains gold, fit half 0.619 -> 0.620, report half
-    0.669 -> 0.671)."""
+def _clauses(question: str, sentence: str, max_words: int) -> tuple[int, int] | None:
+    """Where the run of whole clauses holding the most *different* question words (then the
+    most clauses) within ``max_words`` starts and ends: a clause is a unit a listener can
+    follow, a word window is not.  Different words, as clauses that repeat the topic ("the
+    main server ...") are not the one that answers (SQuAD dev contains gold, fit half 0.619
+    -> 0.620, report half 0.669 -> 0.671)."""
     bounds, start = [], 0
     for m in _CLAUSE.finditer(sentence):
         bounds.append((start, m.start()))
@@ -100,7 +110,7 @@ def _clauses(question: str, sentence: str, max_words: int) -> str | None:
     if best is None:
         return None
     _, i, j = best
-    return sentence[bounds[i][0]:bounds[j][1]].strip(" ,;:")
+    return bounds[i][0], bounds[j][1]
 
 
 def _around(first: int, last: int, anchors: list[int], n: int, size: int) -> tuple[int, int]:
