@@ -242,9 +242,10 @@ def _same_entry(a: SourceText, b: SourceText) -> bool:
 ENTRIES = 3
 """A default is looked for in the entries of the best this many sentences: a question about
 an option can match a sibling option's text best ("autosave_on_changes" for "How often does
-the broker save ... by default?", whose default is under "autosave_interval").  Held-out
-manuals (docs/answering.md): the entry of the best sentence only 0.675 right, of the best 2
-0.700, of the best 3 0.725; one more unanswerable question answered (0.3 -> 0.2 refused)."""
+the broker save ... by default?", whose default is under "autosave_interval").  On
+tests/data/manual-dev1 (docs/answering.md, eighth step): the entry of the best sentence only
+0.675 right, of the best 2 0.700, of the best 3 0.725; one more unanswerable question
+answered (0.3 -> 0.2 refused)."""
 
 
 def _default_neighbour(question: str, scored: list[Scored], best: Scored) -> Scored:
@@ -253,8 +254,8 @@ def _default_neighbour(question: str, scored: list[Scored], best: Scored) -> Sco
 
     A manual states an option's default in a short sentence of its own ("Defaults to
     1000."), which shares almost no word with the question, so words and meaning pick the
-    sentence that describes the option instead (held-out man pages journald.conf(5) and
-    mosquitto.conf(5), docs/answering.md).
+    sentence that describes the option instead (journald.conf(5), mosquitto.conf(5):
+    tests/data/manual-dev1, docs/answering.md).
     """
     if not _DEFAULT.search(question) or _STATES_DEFAULT.search(best.sentence):
         return best

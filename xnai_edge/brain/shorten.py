@@ -50,7 +50,7 @@ def short_answer(question: str, sentence: str, max_words: int,
         start, stop = clauses
         if _HOW.match(question):
             # "How ...?" is answered by what follows the clause that restates the question
-            # ("..., either by setting $AVAHI_BROWSE_DOMAINS ..."): the words after it too.
+            # ("..., either by setting $AVAHI_BROWSE_DOMAINS"): a few words after it too.
             first = next(i for i, (a, _) in enumerate(tokens) if a >= start)
             said = len(sentence[start:stop].split())
             last = min(len(tokens), first + max_words, first + said + HOW_EXTRA_WORDS) - 1
