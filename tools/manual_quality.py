@@ -1,6 +1,6 @@
 """Answer quality on real technical documents (not SQuAD): the manual set.
 
-    nice -n 15 .venv/bin/python tools/manual_quality.py [--show] [--json]
+    nice -n 15 .venv/bin/python tools/manual_quality.py [--set DIR] [--show]
 
 SQuAD's paragraphs are encyclopaedia prose whose questions were written against them; an
 owner's documents are manuals: option lists, command lines, definition lists, headings.  So
@@ -14,6 +14,10 @@ The documents go through the real code path of ``xnai-edge ingest`` (a temporary
 (extractive tier, no LLM, as in ``tests/integration/test_answer_quality.py``) answers.  Beside
 it, the naive anchor: the sentence of the top BM25 passage sharing most words with the
 question, read out whole.  Prints one JSON object (and, with ``--show``, every answer).
+
+``--set DIR`` measures another set of the same shape (``questions.jsonl`` and the documents its
+questions name): ``tests/data/manual-dev1``, ``manual-dev2`` (written without seeing the
+answerer, then tuned on) and ``manual-holdout`` (only ever measured); docs/answering.md.
 """
 
 from __future__ import annotations
@@ -138,6 +142,9 @@ def main() -> None:
     parser.add_argument("--no-manual", action="store_true",
                         help="without the bundled manual in the KB")
     args = parser.parse_args()
+    if not (args.set / "questions.jsonl").is_file():
+        parser.error(f"{args.set}: no questions.jsonl there (a set is a directory holding it "
+                     "and the documents its questions name)")
     config = Config()
     if args.no_manual:
         config = replace(config, ingest=replace(config.ingest, bundled_manual=False))
