@@ -40,6 +40,10 @@ def key_terms(text: str) -> list[str]:
     return list(seen)
 
 
+MIN_JOINED = 5
+"""Shortest word two neighbours make together that is asked for ("login", "setup")."""
+
+
 def joined_pairs(text: str) -> list[str]:
     """Two neighbouring words written as one, as documents often spell them: "in flight" ->
     "inflight", "user name" -> "username", "log in" -> "login".  Not two stop words, and not
@@ -52,9 +56,6 @@ def joined_pairs(text: str) -> list[str]:
                 and not (a in STOPWORDS and b in STOPWORDS) and joined.isalpha()):
             out.setdefault(joined, None)
     return list(out)
-
-
-MIN_JOINED = 5
 
 
 def fts_query(text: str) -> str | None:
