@@ -126,13 +126,40 @@ def test_html_fixture() -> None:
         ("Roses", "Feed them in May with compost."),
         ("Roses > Pests", "Aphids: spray with soapy water."),
         ("Roses > Pests", "Black spot: remove the fallen leaves."),
-        ("Roses > Pests", "Month | Task"),
-        ("Roses > Pests", "June | Dead-head the flowers"),
+        ("Roses > Pests", "Month: June; Task: Dead-head the flowers"),  # names its columns
         ("Roses > Tools", "secateurs gloves"),
     ]
     text = " ".join(t for _, t in blocks)
     for unwanted in ("tracking", "color", "Home", "Join", "Copyright", "comment"):
         assert unwanted not in text
+
+
+def test_html_faq_questions_and_terms_head_their_answers(tmp_path: Path) -> None:
+    """An FAQ's question (DocBook's question row) and a definition list's term are the heading
+    of the text after them, up to the end of their table or list; a table of contents (only
+    links) is left out, and a section title inside a table row is still a heading."""
+    page = tmp_path / "faq.html"
+    page.write_text(
+        "<html><body><h1>Tool FAQ</h1>"
+        "<dl><dt>1. <a href='#a'>Building</a></dt><dd><dl><dt>1.1. <a href='#q'>Make fails"
+        "</a></dt></dl></dd></dl>"
+        "<table><tr class='qandadiv'><td><h3>1. Building</h3></td></tr>"
+        "<tr class='toc'><td>1.1. <a href='#q'>Make fails with -lc</a><br></td></tr>"
+        "<tr class='question'><td><b>1.1.</b></td><td><b>Make fails with this:</b>"
+        "<pre>cannot find -lc</pre></td></tr>"
+        "<tr class='answer'><td></td><td><p>Install the static libc package.</p></td></tr>"
+        "</table>"
+        "<p>Outside the table.</p>"
+        "<dl><dt>--quiet</dt><dd>Print nothing.</dd></dl><p>After the list.</p>"
+        "</body></html>", encoding="utf-8")
+    blocks = [(b.heading, b.text) for b in extract(page, max_bytes=BIG).blocks]
+    assert blocks == [
+        ("Tool FAQ > 1. Building > Make fails with this: cannot find -lc",
+         "Install the static libc package."),
+        ("Tool FAQ > 1. Building", "Outside the table."),
+        ("Tool FAQ > 1. Building > --quiet", "Print nothing."),
+        ("Tool FAQ > 1. Building", "After the list."),
+    ]
 
 
 def test_cp1252_text_fixture() -> None:

@@ -91,37 +91,98 @@ def _html_text(tag: Tag) -> str:
     return "".join(parts)
 
 
+ENTRY = 7
+"""The heading level of an entry: a definition list's term (``<dt>``) or an FAQ's question
+(DocBook's ``<tr class="question">``), below every ``<h1>``-``<h6>``.  The text under it is
+about it, as a man page's option entry is about its option (``text_layout``), so a sentence of
+the answer ("You need to install the glibc-static-devel package.") carries the question it
+answers.  The entry ends with its list or table."""
+
+_NUMBERING = re.compile(r"^(?:\d+\.)*\d+\.?$|^[A-Z]\.$|^Q[.:]?$", re.IGNORECASE)
+"""An FAQ's numbering cell ("2.1.", "Q:"), which says nothing."""
+
+
 def _html_events(root: Tag) -> Iterator[tuple[int, str]]:
     """(level, text) in document order, as for Markdown; walked without recursion."""
     from bs4.element import NavigableString, PreformattedString, Tag
 
     loose: list[str] = []  # text outside p/li/td/...: flushed at the next block boundary
-    stack: list[tuple[Iterator[Any], bool]] = [(iter(root.children), True)]
+    # (children, is a block break, ends the entries begun inside it)
+    stack: list[tuple[Iterator[Any], bool, bool]] = [(iter(root.children), True, False)]
+    header: list[str] = []  # the column names of the table being read
     while stack:
-        children, is_break = stack[-1]
+        children, is_break, scoped = stack[-1]
         node = next(children, None)
         if node is None:
             stack.pop()
             if is_break:
                 yield from _flush_loose(loose)
+            if scoped:
+                yield ENTRY, ""  # a list's or a table's entries end with it
         elif isinstance(node, Tag):
             if node.name in _HTML_BREAKS:
                 yield from _flush_loose(loose)
             if node.name in _HTML_HEADINGS:
                 if heading := normalise(_html_text(node)):
                     yield int(node.name[1]), heading
-            elif node.name == "tr":  # a table row is one block: "cell | cell | cell"
-                cells = (normalise(_html_text(c))
-                         for c in node.find_all(["td", "th"], recursive=False))
-                if text := " | ".join(c for c in cells if c):
-                    yield 0, text
+            elif node.name in _HTML_BLOCKS | {"tr"} and _links_only(node):
+                continue  # a table of contents or a menu: the sections themselves follow
+            elif node.name in _HTML_BLOCKS | {"tr"} and node.find(list(_HTML_HEADINGS)):
+                stack.append((iter(node.children), True, False))  # its heading is a heading
+            elif node.name == "tr":
+                yield from _table_row(node, header)
+            elif node.name == "dt":
+                if term := normalise(_html_text(node)):
+                    yield ENTRY, term
             elif node.name in _HTML_BLOCKS:
                 if text := normalise(_html_text(node)):
                     yield 0, text
             else:
-                stack.append((iter(node.children), node.name in _HTML_BREAKS))
+                if node.name == "table":
+                    header = []
+                stack.append((iter(node.children), node.name in _HTML_BREAKS,
+                              node.name in ("dl", "table")))
         elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
             loose.append(str(node))
+
+
+def _table_row(row: Tag, header: list[str]) -> Iterator[tuple[int, str]]:
+    """A table row as one block.  A row of only ``<th>`` cells is the header: it is kept as
+    the column names (``header``, filled in place), not a block, and the rows after it name
+    their columns
+    ("Month: June; Task: Dead-head the flowers"), as a Markdown table's rows do.  An FAQ's
+    question row is the heading of the answer row after it (``ENTRY``)."""
+    cells = row.find_all(["td", "th"], recursive=False)
+    texts = [normalise(_html_text(c)) for c in cells]
+    if "question" in (row.get("class") or []):
+        if question := " ".join(t for t in texts if t and not _NUMBERING.match(t)):
+            yield ENTRY, question
+        return
+    if cells and all(c.name == "th" for c in cells):
+        header[:] = texts
+        return
+    if header and len(header) == len(texts):
+        text = "; ".join(f"{name}: {cell}" if name else cell
+                         for name, cell in zip(header, texts, strict=True) if cell)
+    else:
+        text = " | ".join(t for t in texts if t)
+    if text:
+        yield 0, text
+
+
+def _links_only(tag: Tag) -> bool:
+    """Only links, besides numbering and punctuation: a table of contents ("1.1. How do you
+    pronounce Valgrind? 1.2. Where does ...") or a menu, which repeats the headings of the
+    sections that follow and would be read out as an answer instead of them."""
+    from bs4.element import NavigableString
+
+    links = tag.find_all("a", href=True)
+    if not links:
+        return False
+    inside = {id(s) for a in links for s in a.descendants}
+    rest = "".join(str(s) for s in tag.descendants
+                   if isinstance(s, NavigableString) and id(s) not in inside)
+    return not re.sub(r"[\W\d_]+", "", rest)
 
 
 def _flush_loose(loose: list[str]) -> Iterator[tuple[int, str]]:

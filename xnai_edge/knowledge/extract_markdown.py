@@ -170,14 +170,17 @@ def _table_row(header: list[str], line: str) -> str:
 
 def markdown_blocks(events: Iterator[tuple[int, str]]) -> Iterator[Block]:
     """Blocks from (level, text) events: each paragraph (level 0) under the path "A > B" of the
-    headings (level > 0) above it; a front-matter title (-1) is not a block."""
+    headings (level > 0) above it; a front-matter title (-1) is not a block.  A heading
+    without text ends the headings of its level and below (an HTML list's entries end with
+    the list)."""
     stack: list[tuple[int, str]] = []
     path = ""
     for level, text in events:
         if level > 0:
             while stack and stack[-1][0] >= level:
                 stack.pop()
-            stack.append((level, text))
+            if text:
+                stack.append((level, text))
             path = " > ".join(t for _, t in stack)
         elif level == 0:
             yield Block(path, text)
