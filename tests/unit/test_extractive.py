@@ -269,3 +269,23 @@ def test_a_default_asked_for_and_not_stated_is_no_answer_and_one_stated_is() -> 
     # number neighbour ("one of") does not move the answer off it.
     assert found is not None and found.sentence == "Defaults to mqttv311."
     assert found.features["no_value"] == 0.0
+
+
+def test_an_option_question_takes_the_sentence_of_its_passage_that_names_one() -> None:
+    # An FAQ's answer: the sentence that matches the question best names no option.
+    faq = SourceText(
+        title="Valgrind FAQ", heading="Valgrind FAQ > Programs die at exit with a crash",
+        text="The problem is that programs running __libc_freeres in older glibc crash at "
+             "exit with errors. Workaround for later versions: use the --run-libc-freeres=no "
+             "option.",
+        path="/docs/faq.html", chunk_id=3, similarity=0.6, score=1.0)
+    question = ("My program crashes at exit with errors about __libc_freeres. Which option "
+                "works around that?")
+    assert score_sentences(question, [faq]).scored[0].sentence.startswith("The problem")
+    found = best_sentence(question, [faq])
+    assert found is not None and "--run-libc-freeres=no" in found.sentence
+    # A man page's option entry names its option in the heading: its sentence is the answer.
+    keep = _entry("OPTIONS > -k --keep", "Keep (do not delete) input files during "
+                  "compression. See also the --force and --stdout options.", 11)
+    found = best_sentence("Which option keeps the input files during compression?", [keep])
+    assert found is not None and found.sentence.startswith("Keep (do not delete)")

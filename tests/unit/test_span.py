@@ -39,7 +39,13 @@ NORMANS = ("The Normans invaded Ireland in 1169, led by Richard de Clare, known 
     ("Before what year was the boiler serviced?", "date"),
     # It asks for the setting, whatever the setting holds: its entry names it.
     ("Which setting controls how many records are cached?", "other"),
-    ("What option sets how long the timeout is?", "other"),
+    # ... and an option or an environment variable has a shape of its own.
+    ("What option sets how long the timeout is?", "option"),
+    ("Which command-line flag turns on colours?", "option"),
+    ("With GCC 3.4, which environment variable stops the pooling?", "option"),
+    # A sentence that sets the scene is not the question.
+    ("My program crashes at exit. Which option works around that?", "option"),
+    ("The boiler broke in May. When was it serviced?", "date"),
 ])
 def test_answer_kind(question: str, kind: str) -> None:
     assert answer_kind(question) == kind
@@ -249,3 +255,26 @@ def test_a_how_question_hears_what_follows_the_clause_that_restates_it() -> None
     # "how many" asks for a number, not a way: the clause rule is unchanged.
     assert "$AVAHI" not in short_answer("How many browsing domains may the user specify on "
                                         "the client side?", sentence, 30)
+
+
+def test_an_option_asked_for_is_a_dash_option_or_an_environment_variable() -> None:
+    workaround = "Workaround for 1.1.X and later: use the --run-libc-freeres=no option."
+    assert [c.text for c in candidates("Which option works around the crash?", workaround)] == [
+        "--run-libc-freeres=no"]
+    # Named by the question's own words, it is still the answer; named by the question, not.
+    assert [c.text for c in candidates("Which option keeps the input files?",
+                                       "Use --keep to keep them.")] == ["--keep"]
+    assert not candidates("Is the --keep option safe?", "Use --keep to keep them.", "option")
+    assert not has_candidate("Which option keeps the input files?", "Keep them all, co-owner.")
+    exported = "With GCC 3.4 and later, export GLIBCXX_FORCE_NEW before running --tool=memcheck."
+    assert [c.text for c in candidates("Which environment variable stops the pooling?",
+                                       exported)] == ["GLIBCXX_FORCE_NEW"]
+
+
+def test_an_option_answer_keeps_its_clause_whole() -> None:
+    # An option is often one of a pair: "-1 or --fast", not "or --fast indicates ...".
+    sentence = ("Regulate the speed of compression using the specified digit #, where -1 or "
+                "--fast indicates the fastest compression method (less compression) and -9 or "
+                "--best indicates the slowest compression method (best compression).")
+    said = short_answer("Which option gives the fastest compression?", sentence, 25, 12)
+    assert "-1 or --fast indicates the fastest compression method" in said

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from xnai_edge.brain.answerability import Linear, model
+from xnai_edge.brain.entry import entry_term, is_setting
 from xnai_edge.brain.sentences import passage_sentences, sentence_embedding_text
 from xnai_edge.brain.span import answer_kind, has_candidate, wants_value
 from xnai_edge.brain.terms import (
@@ -90,7 +91,7 @@ def _kind_evidence(question: str, kind: str, sentence: str) -> float:
     answered by prose as often as by a command)."""
     if has_candidate(question, sentence):
         return 1.0
-    return 0.5 if kind in ("other", "command") else 0.0
+    return 0.5 if kind in ("other", "command", "option") else 0.0
 
 
 _COPULA = frozenset({"is", "are", "was", "were"})
@@ -219,7 +220,13 @@ def _typed_neighbour(question: str, scored: list[Scored], best: Scored) -> Score
     either way, "I don't know" on answerable 0.079 -> 0.074; the manual set keeps "It had uid
     37." (docs/answering.md).
     """
-    if best.features["kind"] > 0 or answer_kind(question) not in ("number", "date"):
+    kind = answer_kind(question)
+    if kind == "option":  # no option in the sentence, and none in its entry's heading
+        if best.features["kind"] >= 1 or is_setting(entry_term(best.source.heading)):
+            return best
+        return next((s for s in scored if s.source is best.source and s.features["kind"] >= 1),
+                    best)
+    if best.features["kind"] > 0 or kind not in ("number", "date"):
         return best
     return next((s for s in scored if s.source is best.source and s.features["kind"] > 0), best)
 

@@ -27,8 +27,10 @@ def short_answer(question: str, sentence: str, max_words: int,
     """At most ``max_words`` of ``sentence``; at most ``typed_words`` when the question asks for
     a date, number, name, place or command and the sentence has one (we know where it is)."""
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(sentence)]
-    # A name is no better a guess than the words after the question's for "what ...?".
-    span = None if answer_kind(question) == "other" else pick_span(question, sentence)
+    # A name is no better a guess than the words after the question's for "what ...?"; and an
+    # option is often one of a pair ("-1 or --fast"), which the clause keeps whole.
+    span = None if answer_kind(question) in ("other", "option") else \
+        pick_span(question, sentence)
     if span is not None and typed_words is not None:
         max_words = min(max_words, typed_words)
     if len(tokens) <= max_words:

@@ -48,7 +48,20 @@ _MEASURE = re.compile(
 _NAMED_THING = re.compile(r"(?:which|what) (?:setting|option|parameter|variable|directive|"
                           r"switch|flag|key)s?\b")
 
-KINDS = ("date", "number", "person", "place", "command", "other")
+_ASKS_OPTION = re.compile(r"(?:^|, )(?:which|what) (?:(?:command[- ]line )?(?:option|flag|"
+                          r"switch)|environment variable)s?\b")
+"""A question for a command-line option or an environment variable: in a manual's option list
+the option is the entry's term (``entry.name_entry``); in an FAQ or a guide it sits in a
+sentence ("use the --run-libc-freeres=no option", "export GLIBCXX_FORCE_NEW").  Also after a
+phrase that sets the scene ("With GCC 3.4, which environment variable ...?")."""
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*(?:=[^\s,;:)'\"]+)?")
+_ENVIRONMENT = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
+_LAST_QUESTION = re.compile(r"[.!?]\s+((?:what|which|who|whom|whose|how|where|when|why)\b[^.!?]*"
+                            r"[.!?]?)\s*$")
+"""The question proper after a sentence that sets the scene ("My program crashes at exit.
+Which option works around that?")."""
+
+KINDS = ("date", "number", "person", "place", "command", "option", "other")
 
 
 @dataclass(frozen=True)
@@ -77,11 +90,16 @@ as often by a condition ("as soon as they enter into force") as by a date."""
 
 
 def answer_kind(question: str) -> str:
-    """date / number / person / place / command / other, from the question's wording."""
+    """date / number / person / place / command / option / other, from the question's
+    wording."""
     q = " ".join(question.lower().split())
+    if last := _LAST_QUESTION.search(q):
+        q = last.group(1)
     clause = _LEADING_CLAUSE.match(q)
     if clause:
         q = q[clause.end():] if clause.group(0).endswith(", ") else ""
+    if _ASKS_OPTION.search(q):
+        return "option"
     if _NAMED_THING.match(q):
         return "other"
     if re.match(r"(when|in what (year|month|decade|century)|what (year|month|day|date|decade|"
@@ -118,7 +136,9 @@ def candidates(question: str, sentence: str, kind: str | None = None) -> list[Sp
     if kind in ("person", "place", "other"):
         pattern = _NAME
     else:
-        pattern = {"date": _DATE, "number": _NUMBER, "command": _CODE}[kind]
+        pattern = {"date": _DATE, "number": _NUMBER, "command": _CODE, "option": _OPTION}[kind]
+    if kind == "option" and "variable" in question.lower():
+        pattern = _ENVIRONMENT
     asked = stems(question)
     found: list[Span] = []
     matches = list(pattern.finditer(sentence))
@@ -137,7 +157,10 @@ def candidates(question: str, sentence: str, kind: str | None = None) -> list[Sp
             lead = stems(text.split()[0])  # "$ 5 million": "$" has none, so not the question's
             if lead and lead <= asked:  # the question's own "Super Bowl 50"
                 continue
-        if not text or not (stems(text) - asked):
+        if kind == "option":  # "--keep" answers "Which option keeps the files?"
+            if not text or text.lower() in question.lower():
+                continue
+        elif not text or not (stems(text) - asked):
             continue
         found.append(Span(text, sentence.find(text, start), kind))
     if kind == "command" and any(f.text.startswith("`") for f in found):
@@ -193,7 +216,7 @@ def pick_span(question: str, sentence: str) -> Span | None:
 
     def distance(span: Span) -> int:
         end = span.start + len(span.text)
-        outside = anchors if span.kind in ("command", "number") else \
+        outside = anchors if span.kind in ("command", "option", "number") else \
             [a for a in anchors if not span.start <= a < end] or anchors
         return min(0 if span.start <= a <= end else min(abs(a - span.start), abs(a - end))
                    for a in outside)
