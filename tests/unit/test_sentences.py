@@ -60,6 +60,11 @@ def test_window_takes_the_neighbours() -> None:
     # "e.g." ends no sentence, at the end of a line either (mosquitto.conf(5))
     ("The dhparamfile can be generated with the command e.g.\nopenssl dhparam -out dh.pem 2048",
      ["The dhparamfile can be generated with the command e.g. openssl dhparam -out dh.pem 2048"]),
+    # a PDF's bulleted item is one of its own, even after an item without a full stop
+    ("The files created are:\n• <MIME>/globs (names to types) [deprecated]\n"
+     "• <MIME>/globs2 (names to types and weights)",
+     ["The files created are:", "• <MIME>/globs (names to types) [deprecated]",
+      "• <MIME>/globs2 (names to types and weights)"]),
 ])
 def test_passage_sentences(text: str, expected: list[str]) -> None:
     assert passage_sentences(text) == expected

@@ -54,18 +54,22 @@ def sentence_embedding_text(heading: str, sentence: str) -> str:
 
 
 _ENDED = re.compile(r"[.!?][\"')\]]*\s*$")
+BULLETS = frozenset("•◦▪▫‣●○■□►▸➢➤✓✔")
+"""A line that starts with one of these is a list item of its own (a PDF's bullet list keeps
+its glyphs: "• <MIME>/globs2 (contains ...)" is not the end of the item above it)."""
 
 
 def _continued(lines: list[str]) -> list[str]:
     """A line that stops mid-sentence ("... can be recovered using", "For example:") runs on
     into a next line that does not start a sentence ("zcat file > recover"): a manual's
     example sits on its own line, and the sentence leading into it is its answer.  So does
-    a line ending in "e.g." ("... generated with the command e.g." / "openssl dhparam ...")."""
+    a line ending in "e.g." ("... generated with the command e.g." / "openssl dhparam ...").
+    A bulleted line never runs on (``BULLETS``)."""
     out: list[str] = []
     for line in (line.strip() for line in lines):
         if not line:
             continue
-        if out and not _ended(out[-1]) and not line[0].isupper():
+        if out and not _ended(out[-1]) and not line[0].isupper() and line[0] not in BULLETS:
             out[-1] = f"{out[-1]} {line}"
         else:
             out.append(line)
