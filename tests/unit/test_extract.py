@@ -185,13 +185,36 @@ def test_committed_pdf_is_the_generated_one() -> None:
 def test_pdf_fixture() -> None:
     doc = extract(DOCS / "kettle_manual.pdf", max_bytes=BIG)
     assert (doc.kind, doc.title, doc.encoding) == ("pdf", "Kettle KT-200", None)
+    # The title is set larger than the text: it heads the text after it, over the pages.
     assert [(b.heading, b.text) for b in doc.blocks] == [
-        ("page 1", "Kettle Owner Manual"),
-        ("page 1", "The kettle boils one litre of water in two minutes.\n"
-                   "It switches off by itself when the water boils."),
-        ("page 1", "Descale it every month with vinegar and water.\n"
-                   "Rinse it twice afterwards (important)."),
-        ("page 3", "Warranty: two years from the date of purchase."),
+        ("Kettle Owner Manual", "The kettle boils one litre of water in two minutes.\n"
+                                "It switches off by itself when the water boils."),
+        ("Kettle Owner Manual", "Descale it every month with vinegar and water.\n"
+                                "Rinse it twice afterwards (important)."),
+        ("Kettle Owner Manual", "Warranty: two years from the date of purchase."),
+    ]
+
+
+def test_pdf_sections_come_from_the_size_of_their_headings(tmp_path: Path) -> None:
+    """Larger letters are a heading, larger still a higher level; the running head and the
+    page numbers are left out; a heading with nothing under it is text."""
+    pages = [
+        [(72, 760, 10, "Heater HT-1 manual"), (72, 720, 24, "Heater Manual"),
+         (72, 680, 16, "1. Safety"), (72, 650, 10, "Keep it away from water."),
+         (72, 610, 16, "2. Cleaning"), (72, 580, 13, "2.1. Filter"),
+         (72, 550, 10, "Wash the filter every month."),
+         (72, 536, 10, "Let it dry."), (300, 40, 10, "1")],
+        [(72, 760, 10, "Heater HT-1 manual"), (72, 720, 10, "Dry it before use."),
+         (72, 706, 10, "Unplug it first."), (72, 680, 16, "3. Warranty"),
+         (300, 40, 10, "- 2 -")],
+    ]
+    path = write(tmp_path, "heater.pdf", make_pdf(pages))
+    assert [(b.heading, b.text) for b in extract(path, max_bytes=BIG).blocks] == [
+        ("page 1", "Heater HT-1 manual"),
+        ("Heater Manual > 1. Safety", "Keep it away from water."),
+        ("Heater Manual > 2. Cleaning > 2.1. Filter", "Wash the filter every month.\nLet it dry."),
+        ("Heater Manual > 2. Cleaning > 2.1. Filter", "Dry it before use.\nUnplug it first."),
+        ("Heater Manual", "3. Warranty"),
     ]
 
 
