@@ -195,10 +195,12 @@ def bench_answer(quick: bool) -> list[str]:
             "--cache", str(cache), *squad_passages(quick)]
 
 
-MANUAL_SETS = ("manual-eval", "manual-dev1", "manual-dev2", "manual-holdout")
+MANUAL_SETS = ("manual-eval", "manual-dev1", "manual-dev2", "manual-dev3",
+               "manual-holdout")
 """Real technical documents as an owner's (tests/data/LICENSES.md): gzip(1) and Debian's Users
 and Groups; journald.conf(5) and mosquitto.conf(5); systemd's UIDS-GIDS.md and
-avahi-daemon.conf(5); logind.conf(5) and adduser.conf(5), the hold-out set (measured only)."""
+avahi-daemon.conf(5); the Valgrind FAQ (HTML) and the Shared MIME-info spec (PDF);
+logind.conf(5) and adduser.conf(5), the hold-out set (measured only)."""
 
 
 def bench_manual(name: str) -> list[str]:

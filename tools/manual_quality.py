@@ -16,8 +16,9 @@ it, the naive anchor: the sentence of the top BM25 passage sharing most words wi
 question, read out whole.  Prints one JSON object (and, with ``--show``, every answer).
 
 ``--set DIR`` measures another set of the same shape (``questions.jsonl`` and the documents its
-questions name): ``tests/data/manual-dev1``, ``manual-dev2`` (written without seeing the
-answerer, then tuned on) and ``manual-holdout`` (only ever measured); docs/answering.md.
+questions name): ``tests/data/manual-dev1``, ``manual-dev2``, ``manual-dev3`` (an HTML FAQ and
+a PDF; all three written without seeing the answerer, then tuned on) and ``manual-holdout``
+(only ever measured); docs/answering.md.
 """
 
 from __future__ import annotations
