@@ -216,6 +216,10 @@ def test_pdf_sections_come_from_the_size_of_their_headings(tmp_path: Path) -> No
         ("Heater Manual > 2. Cleaning > 2.1. Filter", "Dry it before use.\nUnplug it first."),
         ("Heater Manual", "3. Warranty"),
     ]
+    # A PDF whose only text is its title set large still has that text.
+    only = write(tmp_path, "title.pdf", make_pdf([[(72, 720, 24, "Heater Manual")]]))
+    assert [(b.heading, b.text) for b in extract(only, max_bytes=BIG).blocks] == [
+        ("page 1", "Heater Manual")]
 
 
 def test_pdf_title_falls_back_to_first_line_then_stem(tmp_path: Path) -> None:

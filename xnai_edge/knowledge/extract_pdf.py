@@ -78,8 +78,9 @@ Shared MIME-info spec: body 10 pt, headings 14.3, 17.2 and 24.8 pt)."""
 HEADING_CHARS = 150
 """Longer than this, large text is a paragraph set large, not a heading."""
 
-_PAGE_NUMBER = re.compile(r"^\W*(?:page\s+)?(?:\d+|[ivxlc]+)(?:\s*(?:of|/)\s*\d+)?\W*$",
-                          re.IGNORECASE)
+_PAGE_NUMBER = re.compile(r"^\W*(?:[Pp]age\s+)?(?:\d+|(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3}))"
+                          r"(?:\s*(?:of|/)\s*\d+)?\W*$")
+"""A page number: "7", "- 7 -", "Page 7 of 20", "iv" (not "ill" or "civil")."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def _pdf_blocks(path: Path, fh: Any, pages: Any, first: int,
     of the document carries the title already)."""
     sections = _Sections()
     edges: tuple[str, str] = ("", "")  # the previous page's first and last paragraph
+    yielded = False
     try:
         for number in range(first, len(pages)):
             if number > first:
@@ -138,9 +140,14 @@ def _pdf_blocks(path: Path, fh: Any, pages: Any, first: int,
                 if para.heading:
                     yield from sections.heading(para, number + 1)
                 else:
+                    yielded = True
                     yield sections.text(para, number + 1)
         # the last headings with nothing under them are text
-        yield from sections.heading(_Paragraph("", True, float("inf")), len(pages))
+        for block in sections.heading(_Paragraph("", True, float("inf")), len(pages)):
+            yielded = True
+            yield block
+        if not yielded:  # the title was all the text there is
+            yield Block(f"page {first + 1}", title)
     finally:
         fh.close()
 
