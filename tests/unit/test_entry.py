@@ -30,6 +30,9 @@ def test_asks_which(question: str, expected: bool) -> None:
     ("LISTENERS > socket_domain [ ipv4 | ipv6 ]", "socket_domain"),
     # a Markdown section's title is no entry's term
     ("Users, Groups, UIDs and GIDs on systemd Systems > Special Linux UIDs", ""),
+    # a PDF's numbered section title is no term either
+    ("Shared MIME-info Database > 1. Introduction > 1.1. Version", ""),
+    ("Spec > 2. Unified system > 2.4. The glob files", ""),
     ("Users, Groups, UIDs and GIDs on systemd Systems > Summary", ""),
 ])
 def test_entry_term(heading: str, term: str) -> None:

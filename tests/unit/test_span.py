@@ -278,3 +278,10 @@ def test_an_option_answer_keeps_its_clause_whole() -> None:
                 "--best indicates the slowest compression method (best compression).")
     said = short_answer("Which option gives the fastest compression?", sentence, 25, 12)
     assert "-1 or --fast indicates the fastest compression method" in said
+
+
+def test_an_option_answers_how_do_i() -> None:
+    found = candidates("How do I follow the child processes?",
+                       "To trace them, use the --trace-children=yes option.")
+    assert "--trace-children=yes" in [c.text for c in found]
+    assert not candidates("How do I follow the child processes?", "They are not traced.")

@@ -27,6 +27,7 @@ _ASKS_HOW = re.compile(r"^\s*how\s+(?:(?:do|can|could|should|would|will)\s+(?:i|
                        re.IGNORECASE)
 _ARGUMENTS = re.compile(r"\s*(?:\[[^\]]*\]|<[^>]*>)")
 _SETTING = re.compile(r"^(?:-|[\w.-]*_[\w.-]*\b|[\w.-]+=)")
+_NUMBERED = re.compile(r"^\s*(?:\d+\.)+\d*\s+")
 
 
 def asks_which(question: str) -> bool:
@@ -58,8 +59,9 @@ def entry_term(heading: str) -> str:
     section, not a section title ("BUGS", "Adding your documents"); '' otherwise."""
     if " > " not in heading:
         return ""
-    # "connection_messages [ true | false ]": the term without its argument syntax.
-    term = _ARGUMENTS.sub("", heading.rsplit(" > ", 1)[-1]).strip()
+    # "connection_messages [ true | false ]": the term without its argument syntax; "1.1.
+    # Version": a numbered section's title without its number (so no term either).
+    term = _NUMBERED.sub("", _ARGUMENTS.sub("", heading.rsplit(" > ", 1)[-1])).strip()
     tokens = term.split()
     if not tokens or len(tokens) > MAX_TERM_TOKENS:
         return ""

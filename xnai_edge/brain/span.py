@@ -144,6 +144,8 @@ def candidates(question: str, sentence: str, kind: str | None = None) -> list[Sp
     matches = list(pattern.finditer(sentence))
     if kind == "place":  # "Where is the configuration file?": a path is a place too
         matches = sorted([*matches, *_PATH.finditer(sentence)], key=lambda m: m.start())
+    elif kind == "command":  # "How do I ...?": "use the --trace-children=yes option"
+        matches = sorted([*matches, *_OPTION.finditer(sentence)], key=lambda m: m.start())
     for m in matches:
         text, start = m.group(0).rstrip(" ,;:"), m.start()
         if pattern is _NAME:
