@@ -78,8 +78,11 @@ def test_manual_answers_are_short_and_name_their_source(results: list[Result]) -
 # 0.075 when it came, before the HTML, PDF and option work.
 # manual-holdout (logind.conf(5), adduser.conf(5)) was only ever measured, not tuned on: 0.50 /
 # 0.15 (naive 0.275), 0.425 / 0.15 before the session.
+# manual-holdout2 (the Valgrind manual's core chapter as HTML, the Libtasn1 manual as PDF), only
+# measured: 0.60 / 0.0 (naive 0.50); 0.525 / 0.05 with the code before session 12.
 MORE_SETS = [("manual-dev1", 0.65, 0.075), ("manual-dev2", 0.5, 0.225),
-             ("manual-dev3", 0.575, 0.15), ("manual-holdout", 0.425, 0.225)]
+             ("manual-dev3", 0.575, 0.15), ("manual-holdout", 0.425, 0.225),
+             ("manual-holdout2", 0.525, 0.1)]
 
 
 @pytest.mark.parametrize(("name", "right", "refused"), MORE_SETS)
