@@ -8,6 +8,7 @@ document, and every span is cut out of the sentence itself (never invented).  Pu
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -89,9 +90,10 @@ _HABITUAL_WHEN = re.compile(r"when (?:do|does|is|are|can|could|should|will|would
 as often by a condition ("as soon as they enter into force") as by a date."""
 
 
+@functools.lru_cache(maxsize=64)
 def answer_kind(question: str) -> str:
     """date / number / person / place / command / option / other, from the question's
-    wording."""
+    wording.  Asked once for every candidate sentence of an answer, so it is remembered."""
     q = " ".join(question.lower().split())
     if last := _LAST_QUESTION.search(q):
         q = last.group(1)
