@@ -216,6 +216,11 @@ def test_pdf_sections_come_from_the_size_of_their_headings(tmp_path: Path) -> No
         ("Heater Manual > 2. Cleaning > 2.1. Filter", "Dry it before use.\nUnplug it first."),
         ("Heater Manual", "3. Warranty"),
     ]
+    # A table of contents' lines are left out: the sections themselves follow.
+    contents = write(tmp_path, "contents.pdf", make_pdf([[
+        (72, 720, 10, "1 Safety . . . . . . . . . . 2"), (72, 706, 10, "2 Cleaning.......... 3"),
+        (72, 692, 10, "Appendix . . . . . . iv"), (72, 650, 10, "Keep it dry.")]]))
+    assert [b.text for b in extract(contents, max_bytes=BIG).blocks] == ["Keep it dry."]
     # A PDF whose only text is its title set large still has that text.
     only = write(tmp_path, "title.pdf", make_pdf([[(72, 720, 24, "Heater Manual")]]))
     assert [(b.heading, b.text) for b in extract(only, max_bytes=BIG).blocks] == [

@@ -11,8 +11,9 @@ A PDF has no markup, but its headings are set larger than its text: a short para
 every line is at least ``HEADING_SIZE`` times the page's body text size is a heading, and a
 larger one is a higher level ("Shared MIME-info Database > 2. Unified system > 2.1. Directory
 layout").  Text before any heading is headed "page N".  A running head or foot (a paragraph
-that opens or closes the page as it did the page before, numbers aside) and a bare page
-number are left out: repeated on every page, they would be read out as answers.
+that opens or closes the page as it did the page before, numbers aside), a bare page number
+and a table of contents' lines are left out: repeating what is said elsewhere, they would be
+read out as answers.
 ``pypdf`` is imported only when a PDF is met.
 """
 
@@ -81,6 +82,9 @@ HEADING_CHARS = 150
 _PAGE_NUMBER = re.compile(r"^\W*(?:[Pp]age\s+)?(?:\d+|(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3}))"
                           r"(?:\s*(?:of|/)\s*\d+)?\W*$")
 """A page number: "7", "- 7 -", "Page 7 of 20", "iv" (not "ill" or "civil")."""
+_CONTENTS_LINE = re.compile(r"(?:\s?\.){4,}\s*(?:\d+|[ivx]+)\s*$")
+"""A table of contents' line: "2.1 ASN.1 syntax . . . . . . 2", "Index.......32" -- it repeats
+the headings of the sections that follow, which would be read out instead of them."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,7 @@ def _pdf_paragraphs(page: Any) -> list[_Paragraph]:
 
     page.extract_text(visitor_text=visit)
     end_line()
+    lines = [line for line in lines if not _CONTENTS_LINE.search(line[2])]
     placed = [(y, h) for y, h, text in lines if y is not None and text]
     gaps = [a[0] - b[0] for a, b in itertools.pairwise(placed)]
     steps = [g for g, (_, h) in zip(gaps, placed[1:], strict=True) if g >= 0.5 * h]
