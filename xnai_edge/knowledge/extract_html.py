@@ -147,11 +147,11 @@ def _html_events(root: Tag) -> Iterator[tuple[int, str]]:
 
 
 def _table_row(row: Tag, header: list[str]) -> Iterator[tuple[int, str]]:
-    """A table row as one block.  A row of only ``<th>`` cells is the header: it is kept as
-    the column names (``header``, filled in place), not a block, and the rows after it name
-    their columns
-    ("Month: June; Task: Dead-head the flowers"), as a Markdown table's rows do.  An FAQ's
-    question row is the heading of the answer row after it (``ENTRY``)."""
+    """A table row as one block.  A row of only ``<th>`` cells is the header: not a block,
+    but the column names (``header``, filled in place), which the rows after it name ("Month:
+    June; Task: Dead-head the flowers") as a Markdown table's rows do.  An FAQ's question row
+    is the heading of the answer row after it (``ENTRY``).  A table inside a table's cell
+    starts its own header, which the outer table's rows after it then keep (rare enough)."""
     cells = row.find_all(["td", "th"], recursive=False)
     texts = [normalise(_html_text(c)) for c in cells]
     if "question" in (row.get("class") or []):
