@@ -90,6 +90,17 @@ def test_the_unit_asked_for_inside_a_number_makes_it_near() -> None:
     assert found is not None and found.text == "194 yards"
 
 
+def test_a_digit_in_a_name_is_no_number() -> None:
+    # "UTF-8 text" held the question's "text" and so beat "128 bytes" (manual-dev3, a PDF).
+    question = ("How much of a file should be checked for control characters to guess "
+                "whether it is text or binary?")
+    sentence = ("Checking the first 128 bytes of the file for ASCII control characters is a "
+                "good way to guess, since high-bit characters can appear in UTF-8 text.")
+    assert [c.text for c in candidates(question, sentence)] == ["128 bytes"]
+    assert [c.text for c in candidates("How many bits?", "SHA-256 uses 64 rounds, level -6.")
+            ] == ["64 rounds", "6"]
+
+
 def test_the_questions_own_number_is_no_answer_and_a_trailing_stop_word_no_unit() -> None:
     # "2010 there" is the question's year with a stop word after it, not a count.
     question, sentence = ("How many people lived in the town in 2010?",

@@ -28,7 +28,7 @@ _DATE = re.compile(
     rf"\d{{1,2}}(?:st|nd|rd|th))? centur(?:y|ies)|{_MONTH}|{_WEEKDAY}|"
     rf"\d{{1,2}}(?::\d\d)? ?(?:am|pm|a\.m\.|p\.m\.)|noon|midnight)\b")
 _NUMBER = re.compile(
-    rf"(?:[$£€]\s?)?\b(?:\d+(?:,\d{{3}})*(?:\.\d+)?|{_NUMWORD})"
+    rf"(?:[$£€]\s?)?\b(?:(?<![A-Za-z]-)\d+(?:,\d{{3}})*(?:\.\d+)?|{_NUMWORD})"
     rf"(?:[ -](?:{_NUMWORD}|percent|per cent|%))*(?:\s?%)?(?-i: [a-z]+)?", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of|the|de|von|van|and|du|da|al|bin|la|le|"
                    r"del|y)?\s*[A-Z][\w'’.-]*)*")
