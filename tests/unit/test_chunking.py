@@ -74,6 +74,20 @@ def test_overlap_starts_at_a_sentence_if_one_is_in_reach_else_at_a_word() -> Non
         "mu nu xi omicron. Pi rho sigma tau."]  # that sentence is too long: from a word
 
 
+def test_an_overlap_never_starts_a_chunk_with_a_piece_of_a_sentence() -> None:
+    """A last sentence longer than the overlap is carried whole (up to half a chunk): from a
+    word start it would be a fragment that the answerer could read out (a PDF's "but note that
+    files with high-bit-set characters should still be treated as text ...")."""
+    text = ("A first sentence that is long enough to matter here, surely. Checking the first "
+            "bytes is good, but others count. Then more words follow here.")
+    result = chunks([Block("S", text)], size=120, overlap=20)
+    assert [c.text for c in result] == [
+        "A first sentence that is long enough to matter here, surely. Checking the first bytes is "
+        "good, but others count.",
+        "Checking the first bytes is good, but others count. "
+        "Then more words follow here."]
+
+
 def test_overlap_without_a_sentence_start_begins_at_a_word() -> None:
     text = " ".join(f"w{i}" for i in range(40))
     result = chunks([Block("", text)], size=30, overlap=10)
@@ -106,7 +120,8 @@ def test_streaming_takes_only_what_it_needs() -> None:
     assert [c.ordinal for c in first] == [0, 1, 2, 3, 4]
     assert [c.heading for c in first] == ["Section 0", "Section 0", "Section 1", "Section 1",
                                           "Section 2"]
-    assert first[1].text == "some words in it.\nParagraph 2 has some words in it."
+    # The last sentence is longer than the overlap: it is carried whole, not from a word.
+    assert first[1].text == "Paragraph 1 has some words in it.\nParagraph 2 has some words in it."
 
 
 def test_normalise_equals_split_join_for_every_kind_of_space() -> None:

@@ -10,7 +10,8 @@ Rules, in order of preference:
 - A new heading always starts a new chunk (a chunk never mixes sections).
 - A block longer than a chunk is cut at a sentence end, else at a space, else hard.
 - Consecutive chunks of one section overlap: the next chunk starts with the last ~``overlap_chars``
-  of the previous one, taken from a sentence start or at least a word start.
+  of the previous one, taken from a sentence start (the whole last sentence when it is longer,
+  up to half a chunk), or a word start when the text has no sentence there.
 - Whitespace inside a block is collapsed to single spaces; empty blocks are skipped; no chunk is
   empty and none is longer than ``chunk_chars``.  Ordinals count 0, 1, 2, ... over the document.
 """
@@ -176,8 +177,17 @@ def _space_cut(text: str, pos: int, limit: int) -> tuple[int, int] | None:
 
 
 def _tail(text: str, size: int) -> str:
-    """The end of ``text``, at most ``size`` characters and at most half of it, starting at a
-    sentence (or block) start if there is one, else at a word start; "" if none fits."""
-    start = max(len(text) - size, len(text) // 2)
-    m = _TAIL_START.search(text, start) or _WORD_START.search(text, start)
+    """The end of ``text`` that the next chunk starts with ("" if none fits).
+
+    Whole sentences (or blocks) in the last ``size`` characters; when the last sentence is
+    longer than that, that whole sentence if it is at most half of ``text``: an overlap from a
+    word start gives the next chunk a fragment ("but note that files with ... should still be
+    treated as text") that is then a sentence of its own, one the answerer may read out.  Only
+    text with no sentence start in its second half is carried from a word start."""
+    half = len(text) // 2
+    start = max(len(text) - size, half)
+    m = _TAIL_START.search(text, start)
+    if m is None:
+        sentences = list(_TAIL_START.finditer(text, half))
+        m = sentences[-1] if sentences else _WORD_START.search(text, start)
     return text[m.end():] if m else ""
