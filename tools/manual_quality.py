@@ -39,9 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from tools.answer_quality import contains_gold, load_jsonl, percentile  # noqa: E402
 
-__all__ = ["Result", "contains_gold", "run", "summarise"]
+__all__ = ["Result", "contains_gold", "replay_items", "run", "summarise"]
 from xnai_edge import paths  # noqa: E402
 from xnai_edge.brain.answerer import Answer, Answerer  # noqa: E402
+from xnai_edge.brain.extractive import SourceText, top_sentences  # noqa: E402
 from xnai_edge.brain.sentences import passage_sentences  # noqa: E402
 from xnai_edge.config import Config  # noqa: E402
 from xnai_edge.knowledge.base import KnowledgeBase  # noqa: E402
@@ -89,6 +90,44 @@ async def run(models_dir: Path, config: Config | None = None,
             answerer = Answerer(kb, None, config)
             return [Result(q, await answerer.answer(q["question"]),
                            await naive_answer(kb, q["question"])) for q in questions]
+
+
+async def replay_items(models_dir: Path, question_set: Path, config: Config | None = None,
+                       leave_out: bool = True) -> list[dict[str, Any]]:
+    """What the answerer reads for every question of a set, so that the sentence picker and
+    the answerability score can be replayed with other weights (``tools/fit_answerability.py
+    --manual``): the passages found and the cosine of each of their sentences to the question.
+
+    With ``leave_out``, each answerable question is also asked of the set's other documents
+    alone, its own left out: the everyday "not in my documents" case, an item that is not
+    answerable.  Items are
+    dicts: question, answers, answerable, passages (``SourceText``), cosines, set and hidden
+    (the document left out, or None)."""
+    config = config or Config()
+    questions = load_jsonl(question_set / "questions.jsonl")
+    documents = sorted({q["doc"] for q in questions})
+    items: list[dict[str, Any]] = []
+    for hidden in [None, *documents] if leave_out else [None]:
+        asked = [q for q in questions if hidden is None or (q["doc"] == hidden and q["answers"])]
+        with tempfile.TemporaryDirectory(prefix="xnai-manual-replay-") as tmp:
+            async with KnowledgeBase.open(Path(tmp) / "data", models_dir, config) as kb:
+                await kb.ensure_manual()
+                report = await kb.ingest([question_set / d for d in documents if d != hidden])
+                if report.failed:
+                    raise SystemExit(f"ingest failed: {report.failed}")
+                for q in asked:
+                    found = await kb.search(q["question"], k=config.answer.passages)
+                    passages = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id,
+                                           p.similarity, p.score) for p in found]
+                    texts = top_sentences(q["question"], passages, 10_000)  # every sentence
+                    similar = await kb.similarities(q["question"], list(set(texts.values())))
+                    items.append({
+                        "question": q["question"], "passages": passages,
+                        "answers": q["answers"] if hidden is None else [],
+                        "answerable": bool(q["answers"]) and hidden is None,
+                        "cosines": {s: similar[t] for s, t in texts.items()},
+                        "set": question_set.name, "hidden": hidden})
+    return items
 
 
 def summarise(results: list[Result]) -> dict[str, Any]:

@@ -28,7 +28,11 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO))
-from tools.manual_quality import Result, contains_gold, run, summarise
+from tools.answer_quality import Replay
+from tools.fit_answerability import manual_figures
+from tools.manual_quality import Result, contains_gold, replay_items, run, summarise
+from xnai_edge.brain.answerability import model
+from xnai_edge.config import Config
 
 DATA = REPO / "tests" / "data"
 
@@ -69,6 +73,18 @@ def test_manual_answers_are_short_and_name_their_source(results: list[Result]) -
     assert all(r.answer.sources for r in spoken)
     right = [r for r in spoken if contains_gold(r.answer.text, r.question["answers"])]
     assert all(r.answer.sources[0].path.endswith(r.question["doc"]) for r in right)
+
+
+def test_the_replay_that_refits_use_gives_what_the_answerer_gives(
+        models_dir: Path, summary: dict[str, Any]) -> None:
+    """``tools/fit_answerability.py --manual`` fits on a replay of the answerer from what it
+    read; that replay must answer as the answerer does, or a refit is tuned on something else."""
+    items = anyio.run(lambda: replay_items(models_dir, DATA / "manual-eval", leave_out=False))
+    assert len(items) == 50 and sum(i["answerable"] for i in items) == 40
+    replayed = manual_figures(items, Replay.of(Config()), model())["manual-eval"]
+    assert replayed["right"] == summary["answer_contains_gold"]
+    assert replayed["idk_answerable"] == summary["abstained_when_answerable"]
+    assert replayed["idk_unanswerable"] == summary["abstained_when_unanswerable"]
 
 
 # (set, right at least, "I don't know" on answerable at most): measured 2026-12-07 (session 11)
