@@ -115,3 +115,40 @@ def test_a_settings_name_run_into_its_description_is_its_entry() -> None:
         Paragraph("SECTION [SERVER] > use-ipv6=", "Takes a boolean value."),
         Paragraph("SECTION [SERVER]", "Some notes that belong to no setting - at all."),
     ]
+
+
+def test_numbered_titles_nest_and_a_contents_section_is_left_out() -> None:
+    """The chrony FAQ as text: its contents list repeats every question (each would be the best
+    "answer" to itself), and its numbered titles are the sections, a question per entry."""
+    text = ["Frequently Asked Questions",
+            "Table of Contents",
+            "  o 1. Configuration issues\n      ? 1.1. How do I make an NTP server?",
+            "1. Configuration issues",
+            "1.1. How do I make an NTP server?",
+            "By default, chronyd does not operate as an NTP server.",
+            "allow 192.168.1.0/24",
+            "1.2. Must I specify servers by IP address if DNS is not available on chronyd\n"
+            "start?",
+            "No, chronyd will keep trying to resolve the names.",
+            "2. Computer is not synchronising",
+            "2.1. Behind a firewall?",
+            "Check the Reach value."]
+    server = "1. Configuration issues > 1.1. How do I make an NTP server?"
+    assert [(p.heading, p.text) for p in layout(text)] == [
+        ("", "Frequently Asked Questions"),
+        (server, "By default, chronyd does not operate as an NTP server."),
+        (server, "allow 192.168.1.0/24"),
+        ("1. Configuration issues > 1.2. Must I specify servers by IP address if DNS is not "
+         "available on chronyd start?", "No, chronyd will keep trying to resolve the names."),
+        ("2. Computer is not synchronising > 2.1. Behind a firewall?", "Check the Reach value."),
+    ]
+
+
+def test_a_numbered_list_stays_text() -> None:
+    """Items with nothing under them but the next item are a list, not sections; a numbered
+    sentence is a sentence."""
+    text = ["Steps", "1. Open the lid", "2. Fill the kettle", "3. Switch it on.",
+            "It boils in 3 minutes.", "2.5 litres at most"]
+    assert [(p.heading, p.text) for p in layout(text)] == [
+        ("", "Steps"), ("", "1. Open the lid"), ("", "2. Fill the kettle"),
+        ("", "3. Switch it on."), ("", "It boils in 3 minutes."), ("", "2.5 litres at most")]

@@ -12,8 +12,15 @@ sentence at all.  So paragraphs are given headings here: the section, and the en
 examples, nested field lists) become one block per line, so each is a unit of its own; only
 inside a section or entry, so indented prose before any heading keeps its sentences whole.
 
-Streaming: one paragraph of look-ahead (is the text under a lone short line indented?).  A
-document without indentation gets headings only from ALL-CAPS lines and ===/--- underlines.
+Numbered section titles ("2. Configuration issues", "2.1. How do I make an NTP server?" on a
+paragraph of their own at the margin: an FAQ or a guide exported to text) nest by their
+numbers; one with nothing under it but the next number of its level is a numbered list's item,
+and stays text.  The body of a "Contents" section (its titles again, which would answer every
+question with the question) is left out.
+
+Streaming: one paragraph of look-ahead (is the text under a lone short line indented? is a
+numbered title followed by text?).  A document without indentation gets headings only from
+ALL-CAPS lines, ===/--- underlines and section numbers.
 """
 
 from __future__ import annotations
@@ -33,6 +40,12 @@ _WIDE_STOP = re.compile(r"(?<=[.!?]) {2,}(?=[a-z])|(?<=[.!?][\"')\]]) {2,}(?=[a-
 # (avahi-daemon.conf(5): "use-ipv6= Takes a boolean value ...").
 _RUN_IN = re.compile(r"([A-Za-z][\w.-]*=)\s+(?=\S)")
 _BROKEN_WORD = re.compile(r"(?<=\w)-\n(?=[a-z])")
+# "2.1. What is ...?", "3 Usage", "2.1 Files": a section number, then the title.
+_NUMBERED = re.compile(r"^(\d+(?:\.\d+)*)(\.?)\s+(?=\S)")
+_CONTENTS = re.compile(r"(?:table of )?contents", re.IGNORECASE)
+MAX_NUMBERED_CHARS = 120
+"""A numbered title may be a whole question ("2.4. Must I specify servers by IP address if DNS
+is not available on chronyd start?", 82 characters), wrapped over two lines."""
 MAX_HEADING_WORDS = 8
 MAX_HEADING_CHARS = 60
 MAX_TERM_WORDS = 12
@@ -61,6 +74,28 @@ def _is_heading(line: str) -> bool:
 def _is_caps(line: str) -> bool:
     letters = [c for c in line if c.isalpha()]
     return _is_heading(line) and len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
+def number_depth(lines: list[str]) -> int:
+    """How deep the section number that ``lines`` start with at the margin is ("2." 1, "2.1."
+    and "2.1" 2); 0 when there is none ("3 eggs" is none either)."""
+    m = _NUMBERED.match(lines[0]) if lines and indent(lines[0]) == 0 else None
+    if m is None or ("." not in m.group(1) and not m.group(2)):
+        return 0
+    return m.group(1).count(".") + 1
+
+
+def numbered_level(lines: list[str]) -> int:
+    """``number_depth`` when ``lines`` are a numbered section title; 0 when they are none: over
+    two lines, or ending as a sentence or a lead-in does ("1. Unpack the archive.", "2.
+    Then:")."""
+    depth = number_depth(lines)
+    if not depth or len(lines) > 2:
+        return 0
+    text = " ".join(line.strip() for line in lines)
+    if len(text) > MAX_NUMBERED_CHARS or text[-1] in ".,;:":
+        return 0
+    return depth if any(c.isalpha() for c in _NUMBERED.sub("", text)) else 0
 
 
 def _is_term(line: str) -> bool:
@@ -92,7 +127,10 @@ class Layout:
         self.term = ""
         self.term_indent = 0
         self.body_indent = 0
+        self.numbered: list[tuple[int, str]] = []
+        """The numbered titles the text is under, outermost first, with their depth."""
         self._pending: str | None = None
+        self._pending_level = 0
 
     def heading(self) -> str:
         return " > ".join(p for p in (self.section, self.term) if p)
@@ -105,12 +143,22 @@ class Layout:
                  if not _RULE.match(line) and not (underlined and i == 1)]
         if not lines:
             return
+        level = 0 if underlined else numbered_level(lines)
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            if indent(lines[0]) > indent(pending) or _is_caps(pending):
+            if self._pending_level:
+                if 0 < number_depth(lines) <= self._pending_level:  # a list's item
+                    yield from self._body([pending])
+                else:
+                    self._start_numbered(pending, self._pending_level)
+            elif indent(lines[0]) > indent(pending) or _is_caps(pending):
                 self._start_section(pending)
             else:
                 yield from self._body([pending])
+        self._pending_level = level
+        if level:
+            self._pending = " ".join(line.strip() for line in lines)
+            return
         if underlined:
             self._start_section(lines[0])
             lines = lines[1:]
@@ -131,8 +179,16 @@ class Layout:
 
     def _start_section(self, line: str) -> None:
         self.section, self.section_indent, self.term = line.strip(), None, ""
+        self.numbered = []
+
+    def _start_numbered(self, title: str, level: int) -> None:
+        self.numbered = [(d, t) for d, t in self.numbered if d < level] + [(level, title)]
+        self.section, self.section_indent, self.term = (
+            " > ".join(t for _, t in self.numbered), None, "")
 
     def _body(self, lines: list[str]) -> Iterator[Paragraph]:
+        if _CONTENTS.fullmatch(self.section):
+            return  # the titles that follow, listed once more
         first = indent(lines[0])
         if self.term and first <= self.term_indent:
             self.term = ""  # back at (or left of) the entry's margin: the entry is over
