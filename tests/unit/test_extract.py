@@ -127,7 +127,7 @@ def test_html_fixture() -> None:
         ("Roses > Pests", "Aphids: spray with soapy water."),
         ("Roses > Pests", "Black spot: remove the fallen leaves."),
         ("Roses > Pests", "Month: June; Task: Dead-head the flowers"),  # names its columns
-        ("Roses > Tools", "secateurs gloves"),
+        ("Roses > Tools", "secateurs"), ("Roses > Tools", "gloves"),  # a <pre>: per line
     ]
     text = " ".join(t for _, t in blocks)
     for unwanted in ("tracking", "color", "Home", "Join", "Copyright", "comment"):
@@ -160,6 +160,25 @@ def test_html_faq_questions_and_terms_head_their_answers(tmp_path: Path) -> None
         ("Tool FAQ > 1. Building > --quiet", "Print nothing."),
         ("Tool FAQ > 1. Building", "After the list."),
     ]
+
+
+def test_sphinx_html_headings_lose_their_anchor_and_a_pre_keeps_its_lines(
+        tmp_path: Path) -> None:
+    """Sphinx puts a "¶" link after every heading, which became part of every heading path;
+    a console session in a <pre> ran together into one block ("... init enter password
+    for repository: created restic repository ...")."""
+    page = tmp_path / "backup.html"
+    page.write_text(
+        '<html><body><h1>Backing up<a class="headerlink" href="#b">¶</a></h1>'
+        "<p>Run the following command:</p>"
+        '<div class="highlight"><pre><span></span>$ restic -r /srv/repo init\n'
+        "enter password for repository:\n\ncreated restic repository</pre></div>"
+        "</body></html>", encoding="utf-8")
+    assert [(b.heading, b.text) for b in extract(page, max_bytes=BIG).blocks] == [
+        ("Backing up", "Run the following command:"),
+        ("Backing up", "$ restic -r /srv/repo init"),
+        ("Backing up", "enter password for repository:"),
+        ("Backing up", "created restic repository")]
 
 
 def test_cp1252_text_fixture() -> None:

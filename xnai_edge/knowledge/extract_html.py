@@ -46,6 +46,8 @@ def html_document(path: Path) -> ExtractedDocument:
     title = normalise(_html_text(soup.title)) if soup.title else ""
     for tag in soup.find_all(list(_HTML_DROP)):
         tag.decompose()
+    for tag in soup.find_all("a", class_="headerlink"):
+        tag.decompose()  # Sphinx's and MkDocs' "¶" after every heading: "Backing up¶"
     if not title and (h1 := soup.find("h1")):
         title = normalise(_html_text(h1))
     blocks = list(markdown_blocks(_html_events(soup.body or soup)))
@@ -134,6 +136,10 @@ def _html_events(root: Tag) -> Iterator[tuple[int, str]]:
             elif node.name == "dt":
                 if term := normalise(_html_text(node)):
                     yield ENTRY, term
+            elif node.name == "pre":  # a console session or a file: a unit per line
+                for line in _html_text(node).splitlines():
+                    if text := normalise(line):
+                        yield 0, text
             elif node.name in _HTML_BLOCKS:
                 if text := normalise(_html_text(node)):
                     yield 0, text
