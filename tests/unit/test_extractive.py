@@ -271,6 +271,18 @@ def test_a_default_asked_for_and_not_stated_is_no_answer_and_one_stated_is() -> 
     assert found.features["no_value"] == 0.0
 
 
+def test_a_default_said_in_the_scene_is_not_what_the_question_asks_for() -> None:
+    # "... by default." sets the scene; the question proper asks for an option (manual-dev4,
+    # restic): it was vetoed for stating no default.
+    atime = _entry("Backing up > Reading data from stdin",
+                   "By default, restic does not save the access time (atime) for any files. "
+                   "Use the --with-atime option to save the access time.", 13)
+    found = best_sentence("Restic doesn't record access times by default. Which option makes "
+                          "it save atime?", [atime])
+    assert found is not None and "--with-atime" in found.sentence
+    assert found.features["no_value"] == 0.0
+
+
 def test_an_option_question_takes_the_sentence_of_its_passage_that_names_one() -> None:
     # An FAQ's answer: the sentence that matches the question best names no option.
     faq = SourceText(

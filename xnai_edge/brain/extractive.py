@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from xnai_edge.brain.answerability import Linear, model
 from xnai_edge.brain.entry import entry_term, is_setting
 from xnai_edge.brain.sentences import passage_sentences, sentence_embedding_text
-from xnai_edge.brain.span import answer_kind, has_candidate, wants_value
+from xnai_edge.brain.span import answer_kind, has_candidate, question_proper, wants_value
 from xnai_edge.brain.terms import (
     idf,
     near_pairs,
@@ -264,7 +264,7 @@ def _default_neighbour(question: str, scored: list[Scored], best: Scored) -> Sco
     sentence that describes the option instead (journald.conf(5), mosquitto.conf(5):
     tests/data/manual-dev1, docs/answering.md).
     """
-    if not _DEFAULT.search(question) or _STATES_DEFAULT.search(best.sentence):
+    if not _DEFAULT.search(question_proper(question)) or _STATES_DEFAULT.search(best.sentence):
         return best
     entries = [s.source for s in scored[:ENTRIES]]
     return next((s for s in scored if _STATES_DEFAULT.search(s.sentence)
@@ -277,7 +277,7 @@ def _no_value(question: str, sentence: str, kind: float) -> float:
     sentence says nothing of ("What is the default number of cached records?" -> "Takes an
     unsigned integer specifying how many records are cached.").  A default stated is a value
     even without digits ("Defaults to mqttv311.")."""
-    if _DEFAULT.search(question):
+    if _DEFAULT.search(question_proper(question)):
         if not _DEFAULT.search(sentence):
             return 1.0
         if _STATES_DEFAULT.search(sentence):

@@ -58,7 +58,7 @@ phrase that sets the scene ("With GCC 3.4, which environment variable ...?")."""
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*(?:=[^\s,;:)'\"]+)?")
 _ENVIRONMENT = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
 _LAST_QUESTION = re.compile(r"[.!?]\s+((?:what|which|who|whom|whose|how|where|when|why)\b[^.!?]*"
-                            r"[.!?]?)\s*$")
+                            r"[.!?]?)\s*$", re.IGNORECASE)
 """The question proper after a sentence that sets the scene ("My program crashes at exit.
 Which option works around that?")."""
 
@@ -90,13 +90,19 @@ _HABITUAL_WHEN = re.compile(r"when (?:do|does|is|are|can|could|should|will|would
 as often by a condition ("as soon as they enter into force") as by a date."""
 
 
+def question_proper(question: str) -> str:
+    """The question after a sentence that sets its scene: what it asks for is asked there
+    ("Restic doesn't record access times by default. Which option makes it save atime?" asks
+    for an option, not a default)."""
+    last = _LAST_QUESTION.search(question)
+    return last.group(1) if last else question
+
+
 @functools.lru_cache(maxsize=64)
 def answer_kind(question: str) -> str:
     """date / number / person / place / command / option / other, from the question's
     wording.  Asked once for every candidate sentence of an answer, so it is remembered."""
-    q = " ".join(question.lower().split())
-    if last := _LAST_QUESTION.search(q):
-        q = last.group(1)
+    q = " ".join(question_proper(question).lower().split())
     clause = _LEADING_CLAUSE.match(q)
     if clause:
         q = q[clause.end():] if clause.group(0).endswith(", ") else ""
