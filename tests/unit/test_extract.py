@@ -181,6 +181,25 @@ def test_sphinx_html_headings_lose_their_anchor_and_a_pre_keeps_its_lines(
         ("Backing up", "created restic repository")]
 
 
+def test_a_quote_or_an_item_holding_paragraphs_or_a_list_is_read_block_by_block(
+        tmp_path: Path) -> None:
+    """Sphinx indents with <blockquote>: a list of options inside one was a single block
+    ("--force: ... --ignore-ctime: require mtime to match ..."), so the picker saw every
+    option's words in one sentence."""
+    page = tmp_path / "flags.html"
+    page.write_text(
+        "<html><body><h1>Change detection</h1><p>These flags modify the rules:</p>"
+        "<blockquote><div><ul class='simple'>"
+        "<li><p><code>--force</code>: turn off change detection.</p></li>"
+        "<li><p><code>--ignore-ctime</code>: require mtime to match.</p>"
+        "<ul><li>a nested item</li></ul></li>"
+        "</ul></div></blockquote><blockquote>A plain quote.</blockquote></body></html>",
+        encoding="utf-8")
+    assert [b.text for b in extract(page, max_bytes=BIG).blocks] == [
+        "These flags modify the rules:", "--force: turn off change detection.",
+        "--ignore-ctime: require mtime to match.", "a nested item", "A plain quote."]
+
+
 def test_cp1252_text_fixture() -> None:
     doc = extract(DOCS / "kitchen_notes_cp1252.txt", max_bytes=BIG)
     assert (doc.kind, doc.encoding, doc.title) == ("text", "cp1252", "kitchen notes cp1252")

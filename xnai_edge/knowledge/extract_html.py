@@ -29,6 +29,7 @@ _HTML_DROP = ("script", "style", "nav", "footer", "noscript", "template", "head"
 _HTML_BLOCKS = frozenset({"p", "li", "td", "th", "pre", "blockquote", "dd", "dt", "caption",
                           "figcaption", "address", "summary"})
 _HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_INNER_BLOCKS = ["p", "pre", "ul", "ol", "dl", "table", "blockquote", "div"]
 _HTML_BREAKS = frozenset({"div", "section", "article", "main", "header", "aside", "body",
                           "table", "tr", "ul", "ol", "dl", "form", "figure", "hr", "br",
                           "details", "fieldset"}) | _HTML_BLOCKS | _HTML_HEADINGS
@@ -131,6 +132,10 @@ def _html_events(root: Tag) -> Iterator[tuple[int, str]]:
                 continue  # a table of contents or a menu: the sections themselves follow
             elif node.name in _HTML_BLOCKS | {"tr"} and node.find(list(_HTML_HEADINGS)):
                 stack.append((iter(node.children), True, False))  # its heading is a heading
+            elif node.name in _HTML_BLOCKS - {"pre", "dt"} and node.find(_INNER_BLOCKS):
+                # A quote or a list item holding paragraphs, a list or an example (Sphinx
+                # indents with <blockquote>): each of those is a block of its own.
+                stack.append((iter(node.children), True, False))
             elif node.name == "tr":
                 yield from _table_row(node, header)
             elif node.name == "dt":
