@@ -195,11 +195,12 @@ def bench_answer(quick: bool) -> list[str]:
             "--cache", str(cache), *squad_passages(quick)]
 
 
-MANUAL_SETS = ("manual-eval", "manual-dev1", "manual-dev2", "manual-dev3",
+MANUAL_SETS = ("manual-eval", "manual-dev1", "manual-dev2", "manual-dev3", "manual-dev4",
                "manual-holdout", "manual-holdout2")
 """Real technical documents as an owner's (tests/data/LICENSES.md): gzip(1) and Debian's Users
 and Groups; journald.conf(5) and mosquitto.conf(5); systemd's UIDS-GIDS.md and
-avahi-daemon.conf(5); the Valgrind FAQ (HTML) and the Shared MIME-info spec (PDF); the
+avahi-daemon.conf(5); the Valgrind FAQ (HTML) and the Shared MIME-info spec (PDF); the chrony
+FAQ (text) and restic's "Backing up" chapter (Sphinx HTML); the
 hold-out sets (measured only): logind.conf(5) and adduser.conf(5); the Valgrind manual's core
 chapter (HTML) and the Libtasn1 manual (PDF)."""
 

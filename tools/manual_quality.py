@@ -17,8 +17,9 @@ question, read out whole.  Prints one JSON object (and, with ``--show``, every a
 
 ``--set DIR`` measures another set of the same shape (``questions.jsonl`` and the documents its
 questions name): ``tests/data/manual-dev1``, ``manual-dev2``, ``manual-dev3`` (an HTML FAQ and
-a PDF; all three written without seeing the answerer, then tuned on), ``manual-holdout`` and
-``manual-holdout2`` (only ever measured); docs/answering.md.
+a PDF), ``manual-dev4`` (a text FAQ and a Sphinx HTML chapter; all four written without seeing
+the answerer, then tuned on), ``manual-holdout`` and ``manual-holdout2`` (only ever measured);
+docs/answering.md.
 """
 
 from __future__ import annotations
