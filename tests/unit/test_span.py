@@ -254,6 +254,18 @@ def test_a_repeated_clause_is_cut_where_it_is_not_where_its_twin_is() -> None:
         "The boiler")
 
 
+def test_an_aside_does_not_use_up_the_words_that_say_how() -> None:
+    # The chrony FAQ: the parenthesis took the five words that follow the clause, and a
+    # sentence setting the scene hid that the question asks "how".
+    sentence = ("If you do not need to use chronyc, or you want to run chronyc only under the "
+                "root or chrony user (which can access chronyd through a Unix domain socket), "
+                "you can disable the IPv4 and IPv6 command sockets (by default listening on "
+                "localhost) by adding cmdport 0 to the configuration file.")
+    said = short_answer("I never use chronyc over the network. How do I switch off the IPv4 "
+                        "and IPv6 command sockets in chronyd?", sentence, 30, 15)
+    assert said.endswith("by adding cmdport 0 to") and len(said.split()) <= 30
+
+
 def test_a_how_question_hears_what_follows_the_clause_that_restates_it() -> None:
     sentence = ("Please note that the user may specify additional browsing domains on the "
                 "client side, either by setting $AVAHI_BROWSE_DOMAINS to a list of colon "

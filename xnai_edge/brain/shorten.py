@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from xnai_edge.brain.span import answer_kind, pick_span
+from xnai_edge.brain.span import answer_kind, pick_span, question_proper
 from xnai_edge.brain.terms import question_terms, stems
 
 _TOKEN = re.compile(r"\S+")
@@ -50,12 +50,13 @@ def short_answer(question: str, sentence: str, max_words: int,
         start, end = _around(first, last, anchors, len(tokens), max_words)
     elif (clauses := _clauses(question, sentence, max_words)) is not None:
         start, stop = clauses
-        if _HOW.match(question):
+        if _HOW.match(question_proper(question)):
             # "How ...?" is answered by what follows the clause that restates the question
             # ("..., either by setting $AVAHI_BROWSE_DOMAINS"): a few words after it too.
             first = next(i for i, (a, _) in enumerate(tokens) if a >= start)
             said = len(sentence[start:stop].split())
-            last = min(len(tokens), first + max_words, first + said + HOW_EXTRA_WORDS) - 1
+            last = _after(sentence, tokens, first + said - 1, HOW_EXTRA_WORDS)
+            last = min(len(tokens) - 1, first + max_words - 1, last)
             stop = max(stop, tokens[last][1])
         return sentence[start:stop].strip(" ,;:")
     elif anchors:
@@ -75,6 +76,20 @@ HOW_EXTRA_WORDS = 5
 8 extra words gave 0.575, 0.60, 0.60 right; median 15 / 15.5 / 15.5 words)."""
 _HOW = re.compile(r"\s*how\b(?!\s+(?:many|much|long|old|far|big|large|tall|high|deep|wide|"
                   r"fast|often|heavy|soon)\b)", re.IGNORECASE)
+
+
+def _after(sentence: str, tokens: list[tuple[int, int]], last: int, extra: int) -> int:
+    """The index of the ``extra``-th token after ``last`` that is not inside parentheses: an
+    aside ("... command sockets (by default listening on localhost) by adding cmdport 0 to
+    the configuration file") does not use up the words that say how."""
+    depth = 0
+    while extra > 0 and last + 1 < len(tokens):
+        last += 1
+        word = sentence[tokens[last][0]:tokens[last][1]]
+        depth += word.count("(")
+        extra -= depth == 0
+        depth = max(0, depth - word.count(")"))
+    return last
 
 
 def _asked(question: str) -> set[str]:
