@@ -152,3 +152,11 @@ def test_a_numbered_list_stays_text() -> None:
     assert [(p.heading, p.text) for p in layout(text)] == [
         ("", "Steps"), ("", "1. Open the lid"), ("", "2. Fill the kettle"),
         ("", "3. Switch it on."), ("", "It boils in 3 minutes."), ("", "2.5 litres at most")]
+
+
+def test_text_under_contents_that_is_no_list_of_titles_is_kept() -> None:
+    text = ["CONTENTS", "This box holds a kettle, a base and this leaflet.",
+            "Keep the leaflet."]
+    assert [(p.heading, p.text) for p in layout(text)] == [
+        ("CONTENTS", "This box holds a kettle, a base and this leaflet."),
+        ("CONTENTS", "Keep the leaflet.")]

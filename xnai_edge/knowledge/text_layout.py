@@ -15,8 +15,8 @@ inside a section or entry, so indented prose before any heading keeps its senten
 Numbered section titles ("2. Configuration issues", "2.1. How do I make an NTP server?" on a
 paragraph of their own at the margin: an FAQ or a guide exported to text) nest by their
 numbers; one with nothing under it but the next number of its level is a numbered list's item,
-and stays text.  The body of a "Contents" section (its titles again, which would answer every
-question with the question) is left out.
+and stays text.  A "Contents" section's list of numbered titles (the titles again, which would
+answer every question with the question) is left out; any other text under it is kept.
 
 Streaming: one paragraph of look-ahead (is the text under a lone short line indented? is a
 numbered title followed by text?).  A document without indentation gets headings only from
@@ -43,6 +43,8 @@ _BROKEN_WORD = re.compile(r"(?<=\w)-\n(?=[a-z])")
 # "2.1. What is ...?", "3 Usage", "2.1 Files": a section number, then the title.
 _NUMBERED = re.compile(r"^(\d+(?:\.\d+)*)(\.?)\s+(?=\S)")
 _CONTENTS = re.compile(r"(?:table of )?contents", re.IGNORECASE)
+_CONTENTS_LINE = re.compile(r"\s*(?:[o?*•·-]\s+)?\d+(?:\.\d+)*\.?\s+\S")
+"""A line of a contents list: "  o 1. chrony compared to other programs", "? 2.1. What is ..."."""
 MAX_NUMBERED_CHARS = 120
 """A numbered title may be a whole question ("2.4. Must I specify servers by IP address if DNS
 is not available on chronyd start?", 82 characters), wrapped over two lines."""
@@ -187,8 +189,9 @@ class Layout:
             " > ".join(t for _, t in self.numbered), None, "")
 
     def _body(self, lines: list[str]) -> Iterator[Paragraph]:
-        if _CONTENTS.fullmatch(self.section):
-            return  # the titles that follow, listed once more
+        if _CONTENTS.fullmatch(self.section) and 2 * sum(
+                _CONTENTS_LINE.match(line) is not None for line in lines) >= len(lines):
+            return  # the numbered titles that follow, listed once more
         first = indent(lines[0])
         if self.term and first <= self.term_indent:
             self.term = ""  # back at (or left of) the entry's margin: the entry is over
