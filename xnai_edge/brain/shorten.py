@@ -87,7 +87,8 @@ def _after(sentence: str, tokens: list[tuple[int, int]], last: int, extra: int) 
         last += 1
         word = sentence[tokens[last][0]:tokens[last][1]]
         depth += word.count("(")
-        extra -= depth == 0
+        if depth == 0:
+            extra -= 1
         depth = max(0, depth - word.count(")"))
     return last
 

@@ -40,7 +40,7 @@ _WIDE_STOP = re.compile(r"(?<=[.!?]) {2,}(?=[a-z])|(?<=[.!?][\"')\]]) {2,}(?=[a-
 # (avahi-daemon.conf(5): "use-ipv6= Takes a boolean value ...").
 _RUN_IN = re.compile(r"([A-Za-z][\w.-]*=)\s+(?=\S)")
 _BROKEN_WORD = re.compile(r"(?<=\w)-\n(?=[a-z])")
-# "2.1. What is ...?", "3 Usage", "2.1 Files": a section number, then the title.
+# "2.1. What is ...?", "2. Usage", "2.1 Files": a section number, then the title.
 _NUMBERED = re.compile(r"^(\d+(?:\.\d+)*)(\.?)\s+(?=\S)")
 _CONTENTS = re.compile(r"(?:table of )?contents", re.IGNORECASE)
 _CONTENTS_LINE = re.compile(r"\s*(?:[o?*•·-]\s+)?\d+(?:\.\d+)*\.?\s+\S")
