@@ -25,7 +25,13 @@ from xnai_edge.brain.sentences import (
     ("J. S. Bach wrote it. He was busy.", ["J. S. Bach wrote it.", "He was busy."]),
     ("Version 3.5 is out. 2024 was good.", ["Version 3.5 is out.", "2024 was good."]),
     ('He said "Stop." Then he left.', ['He said "Stop."', "Then he left."]),
-    ("lower case after a stop. does not split", ["lower case after a stop. does not split"]),
+    # A command's name may start a sentence (the chrony FAQ: "... in the past. chronyd is not
+    # portable ..."); an abbreviation or a dotted word before a small letter ends none.
+    ("It ran in the past. chronyd is not portable.",
+     ["It ran in the past.", "chronyd is not portable."]),
+    ("Smith et al. found approx. two, i.e. three, in the U.S. today.",
+     ["Smith et al. found approx. two, i.e. three, in the U.S. today."]),
+    ("Edit chrony.conf. then restart", ["Edit chrony.conf. then restart"]),
     ("Line\nbreaks   collapse. Yes.", ["Line breaks collapse.", "Yes."]),
 ])
 def test_split_sentences(text: str, expected: list[str]) -> None:

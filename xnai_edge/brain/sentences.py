@@ -8,12 +8,20 @@ from __future__ import annotations
 import re
 
 _ABBREV = frozenset("mr mrs ms dr prof st sr jr vs etc e.g i.e no fig approx inc ltd co".split())
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])"
+                       r"|(?<=[^\W\d_]{3}\.)\s+(?=[a-z])")
+# Before a small letter only a plain word's full stop ends a sentence ("... in the past.
+# chronyd is not portable"): a manual's sentence may start with a command's name.  Not these
+# abbreviations ("et al. found", "approx. two"), nor a dotted word ("e.g.", "U.S.").
+_ABBREV_BEFORE_SMALL = _ABBREV | frozenset(
+    "al ave resp incl esp viz dept univ gen gov sgt capt col est misc corp bros blvd rev hon "
+    "sen rep vol chap sec nos ibid cca".split())
 
 
 def split_sentences(text: str) -> list[str]:
     """Split after . ! ? followed by space and a capital/digit, except after abbreviations
-    and single initials ("J. S. Bach")."""
+    and single initials ("J. S. Bach"); and after a plain word's full stop before a small
+    letter (see ``_ABBREV_BEFORE_SMALL``)."""
     text = " ".join(text.split())
     if not text:
         return []
@@ -23,6 +31,8 @@ def split_sentences(text: str) -> list[str]:
         candidate = text[start:match.start()].rstrip()
         last = candidate.rsplit(" ", 1)[-1].rstrip(".!?\"')]").lower()
         if last in _ABBREV or (len(last) == 1 and last.isalpha()):
+            continue
+        if text[match.end()].islower() and (not last.isalpha() or last in _ABBREV_BEFORE_SMALL):
             continue
         out.append(text[start:match.end()].strip())
         start = match.end()
