@@ -29,6 +29,8 @@ import json
 import statistics
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -82,15 +84,24 @@ async def run(models_dir: Path, config: Config | None = None,
     config = config or Config()
     questions = load_jsonl(question_set / "questions.jsonl")
     documents = sorted({q["doc"] for q in questions})
+    async with fresh_kb(models_dir, config, [question_set / d for d in documents]) as kb:
+        answerer = Answerer(kb, None, config)
+        return [Result(q, await answerer.answer(q["question"]),
+                       await naive_answer(kb, q["question"])) for q in questions]
+
+
+@asynccontextmanager
+async def fresh_kb(models_dir: Path, config: Config,
+                   documents: list[Path]) -> AsyncIterator[KnowledgeBase]:
+    """A knowledge base in a temporary data dir holding the bundled manual and ``documents``,
+    ingested as ``xnai-edge ingest`` does."""
     with tempfile.TemporaryDirectory(prefix="xnai-manual-eval-") as tmp:
         async with KnowledgeBase.open(Path(tmp) / "data", models_dir, config) as kb:
             await kb.ensure_manual()
-            report = await kb.ingest([question_set / d for d in documents])
+            report = await kb.ingest(documents)
             if report.failed:
                 raise SystemExit(f"ingest failed: {report.failed}")
-            answerer = Answerer(kb, None, config)
-            return [Result(q, await answerer.answer(q["question"]),
-                           await naive_answer(kb, q["question"])) for q in questions]
+            yield kb
 
 
 async def replay_items(models_dir: Path, question_set: Path, config: Config | None = None,
@@ -101,33 +112,28 @@ async def replay_items(models_dir: Path, question_set: Path, config: Config | No
 
     With ``leave_out``, each answerable question is also asked of the set's other documents
     alone, its own left out: the everyday "not in my documents" case, an item that is not
-    answerable.  Items are
-    dicts: question, answers, answerable, passages (``SourceText``), cosines, set and hidden
-    (the document left out, or None)."""
+    answerable.  Items are dicts: question, answers, answerable, passages (``SourceText``),
+    cosines, set and hidden (the document left out, or None)."""
     config = config or Config()
     questions = load_jsonl(question_set / "questions.jsonl")
     documents = sorted({q["doc"] for q in questions})
     items: list[dict[str, Any]] = []
     for hidden in [None, *documents] if leave_out else [None]:
         asked = [q for q in questions if hidden is None or (q["doc"] == hidden and q["answers"])]
-        with tempfile.TemporaryDirectory(prefix="xnai-manual-replay-") as tmp:
-            async with KnowledgeBase.open(Path(tmp) / "data", models_dir, config) as kb:
-                await kb.ensure_manual()
-                report = await kb.ingest([question_set / d for d in documents if d != hidden])
-                if report.failed:
-                    raise SystemExit(f"ingest failed: {report.failed}")
-                for q in asked:
-                    found = await kb.search(q["question"], k=config.answer.passages)
-                    passages = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id,
-                                           p.similarity, p.score) for p in found]
-                    texts = top_sentences(q["question"], passages, 10_000)  # every sentence
-                    similar = await kb.similarities(q["question"], list(set(texts.values())))
-                    items.append({
-                        "question": q["question"], "passages": passages,
-                        "answers": q["answers"] if hidden is None else [],
-                        "answerable": bool(q["answers"]) and hidden is None,
-                        "cosines": {s: similar[t] for s, t in texts.items()},
-                        "set": question_set.name, "hidden": hidden})
+        kept = [question_set / d for d in documents if d != hidden]
+        async with fresh_kb(models_dir, config, kept) as kb:
+            for q in asked:
+                found = await kb.search(q["question"], k=config.answer.passages)
+                passages = [SourceText(p.title, p.heading, p.text, p.path, p.chunk_id,
+                                       p.similarity, p.score) for p in found]
+                texts = top_sentences(q["question"], passages, 10_000)  # every sentence
+                similar = await kb.similarities(q["question"], list(set(texts.values())))
+                items.append({
+                    "question": q["question"], "passages": passages,
+                    "answers": q["answers"] if hidden is None else [],
+                    "answerable": bool(q["answers"]) and hidden is None,
+                    "cosines": {s: similar[t] for s, t in texts.items()},
+                    "set": question_set.name, "hidden": hidden})
     return items
 
 
